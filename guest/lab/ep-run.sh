@@ -1,0 +1,70 @@
+#!/bin/sh
+# EP VM: find the DesignWare controller, bind pci-epf-test to it over
+# configfs and start it, then stay up while the host VM runs its tests.
+# 'scripts/lab run --ep-script FILE' runs FILE instead of this script.
+. /lab/lib.sh
+
+node=
+for c in /sys/firmware/devicetree/base/*/compatible; do
+    grep -q snps,dw-pcie-ep "$c" </dev/null && node=${c%/compatible} && break
+done
+if [ -n "$node" ]; then
+    lab_report ok dt-node "/${node##*/}: reg-names $(tr '\0' ' ' <"$node/reg-names")"
+else
+    lab_report fail dt-node "no snps,dw-pcie-ep node in the device tree"
+    exit 1
+fi
+
+dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA' | sed 's/^/@@lab info dmesg /'
+
+epc=$(ls /sys/class/pci_epc 2>/dev/null | head -n1)
+if [ -n "$epc" ]; then
+    lab_report ok probe "endpoint controller $epc"
+else
+    lab_report fail probe "the snps,dw-pcie-ep driver created no endpoint controller"
+    exit 1
+fi
+
+cfs=/sys/kernel/config/pci_ep
+fn=$cfs/functions/pci_epf_test/func1
+if mkdir "$fn" &&
+   echo 0x104c >"$fn/vendorid" && echo 0xb500 >"$fn/deviceid" &&
+   echo 32 >"$fn/msi_interrupts" && echo 8 >"$fn/msix_interrupts"; then
+    lab_report ok epf-create "pci_epf_test func1 (104c:b500, 32 MSI, 8 MSI-X)"
+else
+    lab_report fail epf-create "could not create pci_epf_test over configfs"
+    exit 1
+fi
+
+if ln -s "$fn" "$cfs/controllers/$epc/"; then
+    lab_report ok epf-link "func1 linked to $epc"
+else
+    lab_report fail epf-link "linking func1 to $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
+    exit 1
+fi
+
+if echo 1 >"$cfs/controllers/$epc/start"; then
+    lab_report ok start "$epc started"
+else
+    lab_report fail start "starting $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
+    exit 1
+fi
+
+# pci-epf-test sets the function up in the background of the link and
+# logs what fails; the link itself succeeds regardless.
+sleep 1
+errors=$(dmesg | grep -E 'pci_epf_test|pci-epf-test' | grep -iE 'fail|error|invalid' | grep -v 'Falling back')
+if [ -n "$errors" ]; then
+    lab_report fail epf-init "$(echo "$errors" | sed 's/^\[[^]]*\] //' | tr '\n' ';')"
+    exit 1
+fi
+lab_report ok epf-init "pci-epf-test reported no error"
+
+lab_report ok ready "waiting for the host"
+# scripts/lab ends this VM when the host VM is done; until then, pass on
+# what the kernel says.
+dmesg -c >/dev/null
+while :; do
+    sleep 2
+    dmesg -c | sed 's/^/@@lab info kmsg /'
+done
