@@ -6,6 +6,9 @@
 #  - bookworm-backports: meson >= 1.5 and python3-pycotap;
 #  - unstable, pinned at priority 50 so that nothing else is upgraded
 #    from it: linux-source-7.2 and the source package of qemu 10.2.2.
+#    (A package that only unstable has is still installable at that
+#    priority; one that bookworm has, e.g. linux-source-6.12, comes from
+#    bookworm.)
 # The base system is never upgraded: packages are installed by name with
 # --no-install-recommends, and only the listed ones come from the extra
 # suites.
@@ -13,7 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 BACKPORTS_PKGS=(meson python3-pycotap)
-UNSTABLE_PKGS=("$LINUX_SOURCE_PKG")
+KERNEL_PKGS=("$LINUX_SOURCE_PKG")
 BASE_PKGS=(
     # QEMU build
     ninja-build pkg-config libglib2.0-dev libfdt-dev libpixman-1-dev
@@ -120,11 +123,11 @@ install_packages() {
         sudo_if_needed apt-get install -y -qq --no-install-recommends \
             -t bookworm-backports "${BACKPORTS_PKGS[@]}" >&2
     fi
-    mapfile -t missing < <(missing_packages "${UNSTABLE_PKGS[@]}")
+    mapfile -t missing < <(missing_packages "${KERNEL_PKGS[@]}")
     if ((${#missing[@]})); then
-        log "installing from unstable: ${missing[*]}"
+        log "installing the guest kernel's source: ${missing[*]}"
         sudo_if_needed apt-get install -y -qq --no-install-recommends \
-            "${missing[@]/%//unstable}" >&2
+            "${missing[@]}" >&2
     fi
 }
 
@@ -132,7 +135,7 @@ all_installed() {
     [[ -f $SOURCES && -f $PREFS ]] || return 1
     meson_recent_enough || return 1
     [[ -z $(missing_packages "${BASE_PKGS[@]}" "${BACKPORTS_PKGS[@]}" \
-            "${UNSTABLE_PKGS[@]}") ]]
+            "${KERNEL_PKGS[@]}") ]]
 }
 
 if all_installed; then

@@ -30,8 +30,8 @@
 
 static QTestState *ep_start(const char *props)
 {
-    return qtest_initf("-M virt,gic-version=3 -nic none -device dw-pcie-ep,id=ep%s",
-                       props);
+    return qtest_initf("-M virt,gic-version=3 -nic none "
+                       "-device dw-pcie-ep,id=ep%s", props);
 }
 
 static void test_header(void)
