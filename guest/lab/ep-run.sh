@@ -16,6 +16,11 @@ else
 fi
 
 dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA' | sed 's/^/@@lab info dmesg /'
+iatu=$(dmesg | grep -o 'iATU: .*' | head -n1)
+case $iatu in
+'') lab_report fail iatu "the driver found no iATU: $(dmesg | grep -m1 -i 'iATU')" ;;
+*) lab_report ok iatu "$iatu" ;;
+esac
 
 epc=$(ls /sys/class/pci_epc 2>/dev/null | head -n1)
 if [ -n "$epc" ]; then

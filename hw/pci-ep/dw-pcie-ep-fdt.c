@@ -30,26 +30,32 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                              const char *parent, PlatformBusDevice *pbus,
                              hwaddr bus_base, int irq_start)
 {
+    DWPCIeEPState *s = DW_PCIE_EP(sbdev);
     /* The root node has two address cells and two size cells. */
     uint64_t reg[DW_PCIE_EP_MMIO_COUNT * 2];
+    const char *names[DW_PCIE_EP_MMIO_COUNT];
     const uint8_t max_functions = 1;
+    int n = 0;
     char *node;
 
     for (int i = 0; i < DW_PCIE_EP_MMIO_COUNT; i++) {
         MemoryRegion *mr = sysbus_mmio_get_region(sbdev, i);
 
-        reg[2 * i] = cpu_to_be64(bus_base +
+        /* With the legacy viewport, Linux finds the iATU in DBI. */
+        if (i == DW_PCIE_EP_MMIO_ATU && s->atu_viewport_mode) {
+            continue;
+        }
+        reg[2 * n] = cpu_to_be64(bus_base +
                                  platform_bus_get_mmio_addr(pbus, sbdev, i));
-        reg[2 * i + 1] = cpu_to_be64(memory_region_size(mr));
+        reg[2 * n + 1] = cpu_to_be64(memory_region_size(mr));
+        names[n++] = dw_pcie_ep_reg_names[i];
     }
 
     node = g_strdup_printf("/pcie-ep@%" PRIx64, be64_to_cpu(reg[0]));
     qemu_fdt_add_subnode(fdt, node);
     qemu_fdt_setprop_string(fdt, node, "compatible", "snps,dw-pcie-ep");
-    qemu_fdt_setprop(fdt, node, "reg", reg, sizeof(reg));
-    qemu_fdt_setprop_string_array(fdt, node, "reg-names",
-                                  (char **)dw_pcie_ep_reg_names,
-                                  DW_PCIE_EP_MMIO_COUNT);
+    qemu_fdt_setprop(fdt, node, "reg", reg, n * 2 * sizeof(reg[0]));
+    qemu_fdt_setprop_string_array(fdt, node, "reg-names", (char **)names, n);
     qemu_fdt_setprop(fdt, node, "max-functions", &max_functions,
                      sizeof(max_functions));
     qemu_fdt_setprop(fdt, node, "dma-coherent", NULL, 0);

@@ -3,8 +3,9 @@
  *
  * The controller's local register spaces, as the endpoint's CPU sees them:
  *  - DBI: the function's configuration space and the port logic registers;
- *  - DBI2: the shadow registers behind the read-only configuration fields;
- *  - ATU: the unrolled internal address translation unit;
+ *  - DBI2: the BAR masks behind the BAR registers;
+ *  - ATU: the unrolled internal address translation unit (iATU), or the
+ *    legacy viewport in DBI with atu-viewport=on;
  *  - addr_space: the outbound window that the iATU maps onto the link.
  *
  * Copyright (c) 2026 The pciep-lab authors
@@ -16,137 +17,167 @@
 #include "qapi/error.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
+#include "qemu/range.h"
 #include "qemu/units.h"
 #include "hw/pci/pci.h"
+#include "hw/pci/pcie_regs.h"
 #include "hw/pci/pci_ids.h"
+#include "hw/pci/pci_regs.h"
 #include "hw/qdev-properties.h"
-#include "hw/registerfields.h"
 #include "hw/resettable.h"
 #include "hw/core/sysbus-fdt.h"
 #include "migration/vmstate.h"
+#include "system/address-spaces.h"
 #include "hw/pci-ep/dw-pcie-ep.h"
 #include "hw/pci-ep/dw-pcie-ep-fdt.h"
 #include "trace.h"
-
-/* Port logic registers in the DBI space */
-REG32(MISC_CONTROL_1, 0x8bc)
-    FIELD(MISC_CONTROL_1, DBI_RO_WR_EN, 0, 1)
-REG32(VERSION_NUMBER, 0x8f8)
-REG32(VERSION_TYPE, 0x8fc)
-REG32(ATU_VIEWPORT, 0x900)
-
-/* The viewport reads as all ones when the iATU is unrolled. */
-#define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
 
 /* Synopsys' PCI vendor ID, and the device ID of our model. */
 #define DW_PCIE_EP_DEFAULT_VENDOR_ID  0x16c3
 #define DW_PCIE_EP_DEFAULT_DEVICE_ID  0xabcd
 
-static bool dw_pcie_ep_ro_writable(DWPCIeEPState *s)
-{
-    return FIELD_EX32(pci_get_long(&s->config[A_MISC_CONTROL_1]),
-                      MISC_CONTROL_1, DBI_RO_WR_EN);
-}
+/* The viewport reads as all ones when the iATU is unrolled. */
+#define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
 
-static uint64_t dw_pcie_ep_dbi_read(void *opaque, hwaddr addr, unsigned size)
-{
-    DWPCIeEPState *s = opaque;
-    uint64_t val = ldn_le_p(&s->config[addr], size);
-
-    trace_dw_pcie_ep_dbi_read(addr, size, val);
-    return val;
-}
-
-static void dw_pcie_ep_dbi_write(void *opaque, hwaddr addr, uint64_t val,
-                                 unsigned size)
-{
-    DWPCIeEPState *s = opaque;
-    bool ro_writable = dw_pcie_ep_ro_writable(s);
-
-    trace_dw_pcie_ep_dbi_write(addr, size, val);
-    for (unsigned i = 0; i < size; i++, val >>= 8) {
-        uint8_t mask = s->wmask[addr + i];
-
-        if (ro_writable) {
-            mask |= s->romask[addr + i];
-        }
-        s->config[addr + i] = (s->config[addr + i] & ~mask) | (val & mask);
-    }
-}
-
-static const MemoryRegionOps dw_pcie_ep_dbi_ops = {
-    .read = dw_pcie_ep_dbi_read,
-    .write = dw_pcie_ep_dbi_write,
-    .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = {
-        .min_access_size = 1,
-        .max_access_size = 4,
-    },
-};
+#define BAR_REG(bar)  (PCI_BASE_ADDRESS_0 + 4 * (bar))
 
 /*
- * DBI2, the iATU and the outbound window are not modelled yet: reads
- * return zero (all ones for the window, as for a link that is down) and
- * writes are dropped, so that a driver probing them finds no resources.
+ * Configuration space layout and masks
  */
-static uint64_t dw_pcie_ep_unimp_read(void *opaque, hwaddr addr,
-                                      unsigned size)
+
+static void set_ro(DWPCIeEPState *s, hwaddr addr, unsigned size,
+                   uint32_t val)
 {
-    qemu_log_mask(LOG_UNIMP, "%s: read at 0x%" HWADDR_PRIx
-                  " of an unmodelled region\n", TYPE_DW_PCIE_EP, addr);
-    return 0;
+    stn_le_p(&s->config[addr], size, val);
+    stn_le_p(&s->romask[addr], size, MAKE_64BIT_MASK(0, 8 * size));
 }
 
-static void dw_pcie_ep_unimp_write(void *opaque, hwaddr addr, uint64_t val,
-                                   unsigned size)
+static void set_rw(DWPCIeEPState *s, hwaddr addr, unsigned size,
+                   uint32_t val, uint32_t wmask)
 {
-    qemu_log_mask(LOG_UNIMP, "%s: write of 0x%" PRIx64 " at 0x%"
-                  HWADDR_PRIx " of an unmodelled region dropped\n",
-                  TYPE_DW_PCIE_EP, val, addr);
+    stn_le_p(&s->config[addr], size, val);
+    stn_le_p(&s->wmask[addr], size, wmask);
 }
 
-static const MemoryRegionOps dw_pcie_ep_unimp_ops = {
-    .read = dw_pcie_ep_unimp_read,
-    .write = dw_pcie_ep_unimp_write,
-    .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = {
-        .min_access_size = 4,
-        .max_access_size = 4,
-    },
-};
-
-static uint64_t dw_pcie_ep_window_read(void *opaque, hwaddr addr,
-                                       unsigned size)
+static void add_cap(DWPCIeEPState *s, hwaddr at, uint8_t id, uint8_t next)
 {
-    qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound read at 0x%" HWADDR_PRIx
-                  " while the link is down: all ones\n",
-                  TYPE_DW_PCIE_EP, addr);
-    return MAKE_64BIT_MASK(0, size * 8);
+    s->config[at] = id;
+    s->config[at + 1] = next;
 }
 
-static void dw_pcie_ep_window_write(void *opaque, hwaddr addr, uint64_t val,
-                                    unsigned size)
+static void add_ext_cap(DWPCIeEPState *s, hwaddr at, uint16_t id,
+                        uint8_t version, uint16_t next)
 {
-    qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound write at 0x%" HWADDR_PRIx
-                  " while the link is down: discarded\n",
-                  TYPE_DW_PCIE_EP, addr);
+    pci_set_long(&s->config[at], id | version << 16 | (uint32_t)next << 20);
 }
 
-static const MemoryRegionOps dw_pcie_ep_window_ops = {
-    .read = dw_pcie_ep_window_read,
-    .write = dw_pcie_ep_window_write,
-    .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = {
-        .min_access_size = 1,
-        .max_access_size = 8,
-    },
-};
+static void init_header(DWPCIeEPState *s)
+{
+    /* IDs, class and subsystem are read-only from the link side. */
+    set_ro(s, PCI_VENDOR_ID, 2, s->vendor_id);
+    set_ro(s, PCI_DEVICE_ID, 2, s->device_id);
+    set_ro(s, PCI_CLASS_REVISION, 4, PCI_CLASS_OTHERS << 24);
+    set_ro(s, PCI_SUBSYSTEM_VENDOR_ID, 2, 0);
+    set_ro(s, PCI_SUBSYSTEM_ID, 2, 0);
+    set_ro(s, PCI_INTERRUPT_PIN, 1, 0);
+    /* The header type is 0 even for the local CPU: EP mode. */
+    s->config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
+    set_rw(s, PCI_COMMAND, 2, 0, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+           PCI_COMMAND_MASTER | PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
+           PCI_COMMAND_INTX_DISABLE);
+    pci_set_word(&s->config[PCI_STATUS], PCI_STATUS_CAP_LIST);
+    pci_set_word(&s->w1cmask[PCI_STATUS], PCI_STATUS_PARITY |
+                 PCI_STATUS_SIG_TARGET_ABORT | PCI_STATUS_REC_TARGET_ABORT |
+                 PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_SIG_SYSTEM_ERROR |
+                 PCI_STATUS_DETECTED_PARITY);
+    set_rw(s, PCI_CACHE_LINE_SIZE, 1, 0, 0xff);
+    set_rw(s, PCI_INTERRUPT_LINE, 1, 0, 0xff);
+    s->config[PCI_CAPABILITY_LIST] = DW_PCIE_EP_PM_CAP;
+}
+
+static void init_pm_cap(DWPCIeEPState *s)
+{
+    add_cap(s, DW_PCIE_EP_PM_CAP, PCI_CAP_ID_PM, DW_PCIE_EP_MSI_CAP);
+    set_ro(s, DW_PCIE_EP_PM_CAP + PCI_PM_PMC, 2, 0x0003); /* version 3 */
+    set_rw(s, DW_PCIE_EP_PM_CAP + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET,
+           PCI_PM_CTRL_STATE_MASK);
+}
+
+/*
+ * MSI: 64-bit, without per-vector masking.  Multiple Message Capable is
+ * set by the endpoint's driver (under DBI_RO_WR_EN), Enable and Multiple
+ * Message Enable by the host.
+ */
+static void init_msi_cap(DWPCIeEPState *s)
+{
+    hwaddr msi = DW_PCIE_EP_MSI_CAP;
+
+    add_cap(s, msi, PCI_CAP_ID_MSI, DW_PCIE_EP_PCIE_CAP);
+    pci_set_word(&s->config[msi + PCI_MSI_FLAGS], PCI_MSI_FLAGS_64BIT);
+    pci_set_word(&s->wmask[msi + PCI_MSI_FLAGS],
+                 PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+    pci_set_word(&s->romask[msi + PCI_MSI_FLAGS], PCI_MSI_FLAGS_QMASK);
+    set_rw(s, msi + PCI_MSI_ADDRESS_LO, 4, 0, 0xfffffffc);
+    set_rw(s, msi + PCI_MSI_ADDRESS_HI, 4, 0, 0xffffffff);
+    set_rw(s, msi + PCI_MSI_DATA_64, 2, 0, 0xffff);
+}
+
+static void init_pcie_cap(DWPCIeEPState *s)
+{
+    hwaddr cap = DW_PCIE_EP_PCIE_CAP;
+    uint32_t speeds = MAKE_64BIT_MASK(1, s->max_link_speed);
+
+    add_cap(s, cap, PCI_CAP_ID_EXP, DW_PCIE_EP_MSIX_CAP);
+    set_ro(s, cap + PCI_EXP_FLAGS, 2,
+           PCI_EXP_FLAGS_VER2 | PCI_EXP_TYPE_ENDPOINT << 4);
+    set_ro(s, cap + PCI_EXP_DEVCAP, 4, PCI_EXP_DEVCAP_RBER | 0x1);
+    set_rw(s, cap + PCI_EXP_DEVCTL, 2,
+           PCI_EXP_DEVCTL_RELAX_EN | PCI_EXP_DEVCTL_NOSNOOP_EN | 0x2000,
+           0x7fff);
+    pci_set_word(&s->w1cmask[cap + PCI_EXP_DEVSTA], 0x000f);
+    set_ro(s, cap + PCI_EXP_LNKCAP, 4,
+           s->max_link_speed | s->num_lanes << 4);
+    set_rw(s, cap + PCI_EXP_LNKCTL, 2, 0, 0x0fcb);
+    set_ro(s, cap + PCI_EXP_DEVCAP2, 4, PCI_EXP_DEVCAP2_COMP_TMOUT_DIS | 0xf);
+    set_rw(s, cap + PCI_EXP_DEVCTL2, 2, 0, 0x001f);
+    set_ro(s, cap + PCI_EXP_LNKCAP2, 4, speeds);
+    set_rw(s, cap + PCI_EXP_LNKCTL2, 2, s->max_link_speed, 0x07ff);
+}
+
+/* MSI-X: table size and locations are set by the endpoint's driver. */
+static void init_msix_cap(DWPCIeEPState *s)
+{
+    hwaddr msix = DW_PCIE_EP_MSIX_CAP;
+
+    add_cap(s, msix, PCI_CAP_ID_MSIX, 0);
+    pci_set_word(&s->wmask[msix + PCI_MSIX_FLAGS],
+                 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    pci_set_word(&s->romask[msix + PCI_MSIX_FLAGS], PCI_MSIX_FLAGS_QSIZE);
+    set_ro(s, msix + PCI_MSIX_TABLE, 4, 0);
+    set_ro(s, msix + PCI_MSIX_PBA, 4, 0);
+}
+
+/*
+ * PTM: the controller's PTM capability is shared with RC mode, so it
+ * claims responder and root capability at reset; Linux clears those
+ * bits for an endpoint (under DBI_RO_WR_EN).
+ */
+static void init_ptm_cap(DWPCIeEPState *s)
+{
+    hwaddr ptm = DW_PCIE_EP_PTM_CAP;
+
+    add_ext_cap(s, ptm, PCI_EXT_CAP_ID_PTM, 1, 0);
+    set_ro(s, ptm + PCI_PTM_CAP, 4, PCI_PTM_CAP_REQ | PCI_PTM_CAP_RES |
+           PCI_PTM_CAP_ROOT | 0x0a << 8);
+    set_rw(s, ptm + PCI_PTM_CTRL, 4, 0, PCI_PTM_CTRL_ENABLE |
+           PCI_PTM_CTRL_ROOT | PCI_PTM_GRANULARITY_MASK);
+}
 
 /*
  * "5.40a" -> 0x3534302a: the three digits in ASCII followed by '*', the
  * encoding of the VERSION_NUMBER register that Linux compares against.
  */
-static bool dw_pcie_ep_parse_version(const char *str, uint32_t *val)
+static bool parse_ip_version(const char *str, uint32_t *val)
 {
     if (strlen(str) != 5 || !g_ascii_isdigit(str[0]) || str[1] != '.' ||
         !g_ascii_isdigit(str[2]) || !g_ascii_isdigit(str[3]) ||
@@ -158,84 +189,692 @@ static bool dw_pcie_ep_parse_version(const char *str, uint32_t *val)
     return true;
 }
 
-static void dw_pcie_ep_init_config(DWPCIeEPState *s)
+static uint32_t link_mode_bits(uint8_t lanes)
+{
+    return (1u << ctz32(lanes) << 1) - 1;   /* x1 1, x2 3, x4 7, ... */
+}
+
+static void init_port_logic(DWPCIeEPState *s)
 {
     uint32_t version = 0;
 
-    memset(s->config, 0, sizeof(s->config));
-    memset(s->wmask, 0, sizeof(s->wmask));
-    memset(s->romask, 0, sizeof(s->romask));
-
-    /* Type 0 header: IDs and class are read-only from the link side. */
-    pci_set_word(&s->config[PCI_VENDOR_ID], s->vendor_id);
-    pci_set_word(&s->config[PCI_DEVICE_ID], s->device_id);
-    pci_set_word(&s->config[PCI_CLASS_DEVICE], PCI_CLASS_OTHERS << 8);
-    s->config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
-    pci_set_word(&s->romask[PCI_VENDOR_ID], 0xffff);
-    pci_set_word(&s->romask[PCI_DEVICE_ID], 0xffff);
-    pci_set_long(&s->romask[PCI_CLASS_REVISION], 0xffffffff);
-    pci_set_word(&s->romask[PCI_SUBSYSTEM_VENDOR_ID], 0xffff);
-    pci_set_word(&s->romask[PCI_SUBSYSTEM_ID], 0xffff);
-    s->romask[PCI_INTERRUPT_PIN] = 0xff;
-    pci_set_word(&s->wmask[PCI_COMMAND], PCI_COMMAND_MEMORY |
-                 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
-    s->wmask[PCI_CACHE_LINE_SIZE] = 0xff;
-    s->wmask[PCI_INTERRUPT_LINE] = 0xff;
-
-    /* Port logic */
-    pci_set_long(&s->wmask[A_MISC_CONTROL_1],
-                 R_MISC_CONTROL_1_DBI_RO_WR_EN_MASK);
-    dw_pcie_ep_parse_version(s->ip_version, &version);
+    set_rw(s, A_PORT_ACK_LATENCY, 4, 0, 0xffffffff);
+    set_rw(s, A_PORT_VENDOR_DLLP, 4, 0, 0xffffffff);
+    set_rw(s, A_PORT_FORCE, 4, 0, 0x00ffffff);
+    set_rw(s, A_PORT_AFR, 4, 0x1b1b00, 0x3fffffff);
+    set_rw(s, A_PORT_LINK_CONTROL, 4,
+           R_PORT_LINK_CONTROL_DLL_LINK_EN_MASK |
+           link_mode_bits(s->num_lanes) << R_PORT_LINK_CONTROL_LINK_MODE_SHIFT,
+           0x003f00ff);
+    set_rw(s, A_PORT_LANE_SKEW, 4, 0, 0xffffffff);
+    set_rw(s, A_PORT_TIMER_CTRL, 4, 0, 0xffffffff);
+    set_rw(s, A_PORT_SYMBOL_TIMER, 4, 0, 0xffffffff);
+    set_rw(s, A_LINK_WIDTH_SPEED_CONTROL, 4,
+           0x2c | s->num_lanes << R_LINK_WIDTH_SPEED_CONTROL_NUM_LANES_SHIFT,
+           0x000f1fff);
+    set_rw(s, A_PIPE_LOOPBACK_CONTROL, 4, 0,
+           R_PIPE_LOOPBACK_CONTROL_PIPE_LOOPBACK_MASK);
+    set_rw(s, A_MISC_CONTROL_1, 4, 0, R_MISC_CONTROL_1_DBI_RO_WR_EN_MASK);
+    parse_ip_version(s->ip_version, &version);
     pci_set_long(&s->config[A_VERSION_NUMBER], version);
     pci_set_long(&s->config[A_VERSION_TYPE], 0x67612a2a); /* "ga**" */
-    pci_set_long(&s->config[A_ATU_VIEWPORT], DW_PCIE_EP_ATU_UNROLLED);
+    /*
+     * Without a legacy eDMA, its viewport control reads as all ones:
+     * Linux then looks for an unrolled eDMA only.
+     */
+    pci_set_long(&s->config[A_DMA_VIEWPORT_CTRL], 0xffffffff);
+    if (!s->atu_viewport_mode) {
+        pci_set_long(&s->config[A_ATU_VIEWPORT], DW_PCIE_EP_ATU_UNROLLED);
+    }
+    set_rw(s, A_PL_CHK_REG_CONTROL_STATUS, 4, 0, 0x3);
 }
+
+static void update_link_status(DWPCIeEPState *s);
+
+static void init_config(DWPCIeEPState *s)
+{
+    memset(s->config, 0, sizeof(s->config));
+    memset(s->wmask, 0, sizeof(s->wmask));
+    memset(s->w1cmask, 0, sizeof(s->w1cmask));
+    memset(s->romask, 0, sizeof(s->romask));
+    memset(s->bar_mask, 0, sizeof(s->bar_mask));
+    memset(s->bar_addr, 0, sizeof(s->bar_addr));
+    memset(s->bar_flags, 0, sizeof(s->bar_flags));
+    s->rom_mask = 0;
+
+    init_header(s);
+    init_pm_cap(s);
+    init_msi_cap(s);
+    init_pcie_cap(s);
+    init_msix_cap(s);
+    init_ptm_cap(s);
+    init_port_logic(s);
+    update_link_status(s);
+}
+
+/*
+ * Link state
+ */
+
+DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s)
+{
+    uint32_t plc = pci_get_long(&s->config[A_PORT_LINK_CONTROL]);
+    uint32_t pipe = pci_get_long(&s->config[A_PIPE_LOOPBACK_CONTROL]);
+
+    if (FIELD_EX32(plc, PORT_LINK_CONTROL, LOOPBACK_ENABLE) &&
+        FIELD_EX32(pipe, PIPE_LOOPBACK_CONTROL, PIPE_LOOPBACK)) {
+        return DW_PCIE_EP_LINK_LOOPBACK;
+    }
+    return DW_PCIE_EP_LINK_DOWN;
+}
+
+/* LTSSM, link-up and the PCIe Link Status follow the link state. */
+static void update_link_status(DWPCIeEPState *s)
+{
+    DWPCIeEPLinkState state = dw_pcie_ep_link_state(s);
+    hwaddr cap = DW_PCIE_EP_PCIE_CAP;
+    uint32_t ltssm = DW_LTSSM_DETECT_QUIET, debug1 = 0;
+    uint16_t lnksta = PCI_EXP_LNKSTA_SLC;
+
+    if (state != DW_PCIE_EP_LINK_DOWN) {
+        uint16_t tls = pci_get_word(&s->config[cap + PCI_EXP_LNKCTL2]) &
+                       PCI_EXP_LNKCTL2_TLS;
+
+        ltssm = state == DW_PCIE_EP_LINK_UP ? DW_LTSSM_L0
+                                            : DW_LTSSM_LPBK_ACTIVE;
+        debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
+        lnksta |= MIN(MAX(tls, 1), s->max_link_speed) |
+                  s->num_lanes << PCI_EXP_LNKSTA_NLW_SHIFT;
+    }
+    pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
+    pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
+    pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
+    trace_dw_pcie_ep_link_state(state);
+}
+
+/*
+ * BARs: DBI2 masks decide the sizes, the BAR registers the addresses
+ */
+
+static bool bar_is_64bit(DWPCIeEPState *s, int bar)
+{
+    return (s->bar_flags[bar] & (PCI_BASE_ADDRESS_SPACE_IO |
+                                 PCI_BASE_ADDRESS_MEM_TYPE_MASK)) ==
+           PCI_BASE_ADDRESS_MEM_TYPE_64;
+}
+
+/* BAR @bar is the upper half of the 64-bit BAR below it */
+static bool bar_is_upper_half(DWPCIeEPState *s, int bar)
+{
+    return bar > 0 && bar_is_64bit(s, bar - 1) &&
+           (s->bar_mask[bar - 1] & DW_PCIE_EP_BAR_MASK_ENABLE);
+}
+
+static uint32_t bar_flag_bits(DWPCIeEPState *s, int bar)
+{
+    return s->bar_flags[bar] & PCI_BASE_ADDRESS_SPACE_IO ? 0x3 : 0xf;
+}
+
+/* The bits of BAR register @bar that the host may write */
+static uint32_t bar_writable_bits(DWPCIeEPState *s, int bar)
+{
+    if (bar_is_upper_half(s, bar)) {
+        return ~s->bar_mask[bar];
+    }
+    if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
+        return 0;
+    }
+    return ~(s->bar_mask[bar] | bar_flag_bits(s, bar));
+}
+
+static uint32_t bar_read(DWPCIeEPState *s, int bar)
+{
+    if (bar_is_upper_half(s, bar)) {
+        return s->bar_addr[bar] & bar_writable_bits(s, bar);
+    }
+    if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
+        return 0;   /* a disabled BAR is not implemented */
+    }
+    return (s->bar_addr[bar] & bar_writable_bits(s, bar)) |
+           (s->bar_flags[bar] & bar_flag_bits(s, bar));
+}
+
+/*
+ * The address bits follow the mask; the type bits are read-only from the
+ * link and written by the local CPU under DBI_RO_WR_EN.
+ */
+static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
+{
+    bool ro_writable = local && FIELD_EX32(
+        pci_get_long(&s->config[A_MISC_CONTROL_1]), MISC_CONTROL_1,
+        DBI_RO_WR_EN);
+
+    if (ro_writable && !bar_is_upper_half(s, bar)) {
+        s->bar_flags[bar] = val & 0xf;
+    }
+    s->bar_addr[bar] = val & bar_writable_bits(s, bar);
+    trace_dw_pcie_ep_bar_write(bar, val, bar_read(s, bar));
+}
+
+/* The DBI2 mask holds size - 1, over both halves of a 64-bit BAR. */
+static uint64_t bar_size(DWPCIeEPState *s, int bar)
+{
+    uint64_t mask = s->bar_mask[bar] | bar_flag_bits(s, bar);
+
+    if (bar_is_64bit(s, bar) && bar + 1 < DW_PCIE_EP_NUM_BARS) {
+        mask = deposit64(mask, 32, 32, s->bar_mask[bar + 1]);
+    }
+    return mask + 1;
+}
+
+static uint64_t bar_base(DWPCIeEPState *s, int bar)
+{
+    uint64_t base = bar_read(s, bar) & ~(uint64_t)bar_flag_bits(s, bar);
+
+    if (bar_is_64bit(s, bar) && bar + 1 < DW_PCIE_EP_NUM_BARS) {
+        base = deposit64(base, 32, 32, bar_read(s, bar + 1));
+    }
+    return base;
+}
+
+/* Which enabled memory BAR decodes @pci_addr, if any */
+static bool bar_decode(DWPCIeEPState *s, uint64_t pci_addr, DWiATUBarHit *hit)
+{
+    if (!(pci_get_word(&s->config[PCI_COMMAND]) & PCI_COMMAND_MEMORY)) {
+        return false;
+    }
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        uint64_t base, size;
+
+        if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE) ||
+            bar_is_upper_half(s, bar) ||
+            (s->bar_flags[bar] & PCI_BASE_ADDRESS_SPACE_IO)) {
+            continue;
+        }
+        base = bar_base(s, bar);
+        size = bar_size(s, bar);
+        if (base && pci_addr >= base && pci_addr - base < size) {
+            *hit = (DWiATUBarHit) {
+                .func = 0, .bar = bar, .bar_base = base, .bar_size = size,
+            };
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Configuration space access, from the local CPU (DBI) or the host
+ */
+
+static bool is_bar_reg(hwaddr addr)
+{
+    return addr >= PCI_BASE_ADDRESS_0 && addr < PCI_CARDBUS_CIS;
+}
+
+static bool is_viewport_reg(DWPCIeEPState *s, hwaddr addr)
+{
+    return s->atu_viewport_mode && addr >= A_ATU_VIEWPORT &&
+           addr < DW_PCIE_EP_VIEWPORT_END;
+}
+
+static DWiATUDir viewport_dir(DWPCIeEPState *s)
+{
+    return FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INBOUND) ?
+           DW_IATU_INBOUND : DW_IATU_OUTBOUND;
+}
+
+static uint32_t viewport_read(DWPCIeEPState *s, hwaddr addr)
+{
+    if (addr == A_ATU_VIEWPORT) {
+        return s->atu_viewport;
+    }
+    return dw_iatu_read(&s->iatu, viewport_dir(s),
+                        FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX),
+                        addr - DW_PCIE_EP_VIEWPORT_REGS);
+}
+
+/*
+ * The viewport index holds only as many bits as there are regions:
+ * Linux writes 0xff and reads back the highest index.
+ */
+static void viewport_write(DWPCIeEPState *s, hwaddr addr, uint32_t val)
+{
+    if (addr == A_ATU_VIEWPORT) {
+        uint32_t max = MAX(s->iatu.num_regions[DW_IATU_OUTBOUND],
+                           s->iatu.num_regions[DW_IATU_INBOUND]);
+        uint32_t index = MIN(FIELD_EX32(val, ATU_VIEWPORT, INDEX), max - 1);
+
+        s->atu_viewport = FIELD_DP32(val & R_ATU_VIEWPORT_INBOUND_MASK,
+                                     ATU_VIEWPORT, INDEX, index);
+        return;
+    }
+    dw_iatu_write(&s->iatu, viewport_dir(s),
+                  FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX),
+                  addr - DW_PCIE_EP_VIEWPORT_REGS, val);
+}
+
+static uint32_t config_read(DWPCIeEPState *s, hwaddr addr, unsigned size)
+{
+    if (is_bar_reg(addr)) {
+        int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
+
+        return extract32(bar_read(s, bar), (addr & 3) * 8, size * 8);
+    }
+    return ldn_le_p(&s->config[addr], size);
+}
+
+static void config_write_bytes(DWPCIeEPState *s, hwaddr addr, uint32_t val,
+                               unsigned size, bool ro_writable)
+{
+    for (unsigned i = 0; i < size; i++, val >>= 8) {
+        uint8_t wmask = s->wmask[addr + i];
+        uint8_t w1c = s->w1cmask[addr + i];
+
+        if (ro_writable) {
+            wmask |= s->romask[addr + i];
+        }
+        s->config[addr + i] = (s->config[addr + i] & ~wmask) | (val & wmask);
+        s->config[addr + i] &= ~(val & w1c);
+    }
+}
+
+static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
+                         unsigned size, bool local)
+{
+    bool ro_writable = local && FIELD_EX32(
+        pci_get_long(&s->config[A_MISC_CONTROL_1]), MISC_CONTROL_1,
+        DBI_RO_WR_EN);
+
+    if (is_bar_reg(addr)) {
+        int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
+        uint32_t old = bar_read(s, bar);
+        unsigned shift = (addr & 3) * 8;
+
+        bar_write(s, bar, deposit32(old, shift, size * 8, val), local);
+        return;
+    }
+    config_write_bytes(s, addr, val, size, ro_writable);
+    if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
+        ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
+        ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
+        update_link_status(s);
+    }
+}
+
+uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
+                                     unsigned size)
+{
+    uint32_t val = 0;
+
+    /* The host sees the function's configuration space, not port logic. */
+    if (addr + size <= PCIE_CONFIG_SPACE_SIZE && addr < A_PORT_ACK_LATENCY) {
+        val = config_read(s, addr, size);
+    }
+    trace_dw_pcie_ep_host_config_read(addr, size, val);
+    return val;
+}
+
+void dw_pcie_ep_host_config_write(DWPCIeEPState *s, hwaddr addr,
+                                  uint32_t val, unsigned size)
+{
+    trace_dw_pcie_ep_host_config_write(addr, size, val);
+    if (addr + size <= PCIE_CONFIG_SPACE_SIZE && addr < A_PORT_ACK_LATENCY) {
+        config_write(s, addr, val, size, false);
+    }
+}
+
+/*
+ * DBI and DBI2
+ */
+
+static uint64_t dbi_read(void *opaque, hwaddr addr, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+    uint64_t val;
+
+    if (is_viewport_reg(s, addr)) {
+        val = size == 4 ? viewport_read(s, addr) : 0;
+    } else {
+        val = config_read(s, addr, size);
+    }
+    trace_dw_pcie_ep_dbi_read(addr, size, val);
+    return val;
+}
+
+static void dbi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+
+    trace_dw_pcie_ep_dbi_write(addr, size, val);
+    if (is_viewport_reg(s, addr)) {
+        if (size != 4) {
+            qemu_log_mask(LOG_GUEST_ERROR, "%s: %u-byte write to the iATU "
+                          "viewport at 0x%" HWADDR_PRIx " ignored\n",
+                          TYPE_DW_PCIE_EP, size, addr);
+            return;
+        }
+        viewport_write(s, addr, val);
+        return;
+    }
+    config_write(s, addr, val, size, true);
+}
+
+static const MemoryRegionOps dbi_ops = {
+    .read = dbi_read,
+    .write = dbi_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 4,
+    },
+};
+
+static uint32_t *dbi2_reg(DWPCIeEPState *s, hwaddr addr)
+{
+    if (is_bar_reg(addr)) {
+        return &s->bar_mask[(addr - PCI_BASE_ADDRESS_0) / 4];
+    }
+    if (addr == DW_PCIE_EP_DBI2_ROM) {
+        return &s->rom_mask;
+    }
+    return NULL;
+}
+
+static uint64_t dbi2_read(void *opaque, hwaddr addr, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+    uint32_t *reg = dbi2_reg(s, addr);
+
+    return reg ? *reg : 0;
+}
+
+/*
+ * A BAR mask write resizes (or, with bit 0 clear, disables) the BAR; the
+ * address bits under the new mask read as zero.
+ */
+static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
+                       unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+    uint32_t *reg = dbi2_reg(s, addr);
+
+    trace_dw_pcie_ep_dbi2_write(addr, val);
+    if (!reg) {
+        qemu_log_mask(LOG_UNIMP, "%s: DBI2 register 0x%" HWADDR_PRIx
+                      " is not modelled\n", TYPE_DW_PCIE_EP, addr);
+        return;
+    }
+    *reg = val;
+    if (is_bar_reg(addr)) {
+        int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
+
+        s->bar_addr[bar] &= bar_writable_bits(s, bar);
+    }
+}
+
+static const MemoryRegionOps dbi2_ops = {
+    .read = dbi2_read,
+    .write = dbi2_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
+/*
+ * Unrolled iATU space
+ */
+
+static uint64_t atu_read(void *opaque, hwaddr addr, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+
+    if (s->atu_viewport_mode) {
+        return 0;
+    }
+    return dw_iatu_unrolled_read(&s->iatu, addr);
+}
+
+static void atu_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+
+    if (s->atu_viewport_mode) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: write to the unrolled iATU space "
+                      "of a controller with the legacy viewport\n",
+                      TYPE_DW_PCIE_EP);
+        return;
+    }
+    dw_iatu_unrolled_write(&s->iatu, addr, val);
+}
+
+static const MemoryRegionOps atu_ops = {
+    .read = atu_read,
+    .write = atu_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
+/*
+ * Data path: inbound TLPs and the outbound window
+ */
+
+MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
+                               void *buf, unsigned len, bool is_write)
+{
+    DWiATUBarHit hit;
+    DWiATUTranslation t;
+
+    if (!bar_decode(s, pci_addr, &hit)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
+                      "address 0x%" PRIx64 " hits no enabled BAR: "
+                      "unsupported request\n", TYPE_DW_PCIE_EP,
+                      is_write ? "write" : "read", len, pci_addr);
+        goto unsupported;
+    }
+    if (!dw_iatu_translate_inbound(&s->iatu, pci_addr, &hit, &t)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s at PCI address 0x%"
+                      PRIx64 " (BAR%u) matches no inbound iATU region: "
+                      "unsupported request\n", TYPE_DW_PCIE_EP,
+                      is_write ? "write" : "read", pci_addr, hit.bar);
+        goto unsupported;
+    }
+    if (t.remaining < len) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
+                      "address 0x%" PRIx64 " crosses the end of inbound "
+                      "region %d: unsupported request\n", TYPE_DW_PCIE_EP,
+                      is_write ? "write" : "read", len, pci_addr, t.index);
+        goto unsupported;
+    }
+    trace_dw_pcie_ep_inbound(is_write, pci_addr, t.addr, len);
+    return address_space_rw(&s->dma_as, t.addr, MEMTXATTRS_UNSPECIFIED, buf,
+                            len, is_write);
+
+unsupported:
+    if (!is_write) {
+        memset(buf, 0xff, len);
+    }
+    return MEMTX_DECODE_ERROR;
+}
+
+/* A memory TLP out of the controller, onto the link */
+static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
+                                void *buf, unsigned len, bool is_write)
+{
+    switch (dw_pcie_ep_link_state(s)) {
+    case DW_PCIE_EP_LINK_LOOPBACK:
+        return dw_pcie_ep_inbound(s, pci_addr, buf, len, is_write);
+    case DW_PCIE_EP_LINK_UP:
+    case DW_PCIE_EP_LINK_DOWN:
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s at PCI address 0x%"
+                      PRIx64 " while the link is down\n", TYPE_DW_PCIE_EP,
+                      is_write ? "write" : "read", pci_addr);
+        return MEMTX_ERROR;
+    }
+}
+
+/* The CPU address of the window: where the platform put it */
+static hwaddr window_cpu_base(DWPCIeEPState *s)
+{
+    hwaddr base = 0;
+
+    for (MemoryRegion *mr = &s->addr_space; mr; mr = mr->container) {
+        base += mr->addr;
+    }
+    return base;
+}
+
+/*
+ * The window never signals an error to the CPU, which would take the
+ * endpoint's kernel down: a read that cannot complete returns all ones
+ * and a write that cannot be sent is discarded, as on a link that is down.
+ */
+static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
+                                 uint64_t *val, unsigned size, bool is_write)
+{
+    hwaddr cpu_addr = window_cpu_base(s) + offset;
+    uint8_t buf[8];
+    DWiATUTranslation t;
+
+    if (!dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t) ||
+        t.remaining < size) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s of %u bytes at 0x%"
+                      HWADDR_PRIx " is not inside an enabled outbound iATU "
+                      "region: %s\n", TYPE_DW_PCIE_EP,
+                      is_write ? "write" : "read", size, cpu_addr,
+                      is_write ? "discarded" : "all ones");
+        if (!is_write) {
+            *val = MAKE_64BIT_MASK(0, size * 8);
+        }
+        return MEMTX_OK;
+    }
+    if (is_write) {
+        stn_le_p(buf, size, *val);
+    }
+    if (outbound_tlp(s, t.addr, buf, size, is_write) != MEMTX_OK &&
+        !is_write) {
+        memset(buf, 0xff, size);
+    }
+    if (!is_write) {
+        *val = ldn_le_p(buf, size);
+    }
+    return MEMTX_OK;
+}
+
+static MemTxResult window_read(void *opaque, hwaddr addr, uint64_t *val,
+                               unsigned size, MemTxAttrs attrs)
+{
+    return window_access(opaque, addr, val, size, false);
+}
+
+static MemTxResult window_write(void *opaque, hwaddr addr, uint64_t val,
+                                unsigned size, MemTxAttrs attrs)
+{
+    return window_access(opaque, addr, &val, size, true);
+}
+
+static const MemoryRegionOps window_ops = {
+    .read_with_attrs = window_read,
+    .write_with_attrs = window_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+/*
+ * Device
+ */
 
 static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
 {
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
-    dw_pcie_ep_init_config(s);
+    init_config(s);
+    dw_iatu_reset(&s->iatu);
+    s->atu_viewport = 0;
     trace_dw_pcie_ep_reset();
+}
+
+static bool check_properties(DWPCIeEPState *s, Error **errp)
+{
+    uint32_t version;
+
+    if (!parse_ip_version(s->ip_version, &version)) {
+        error_setg(errp, "ip-version '%s' is not of the form X.YZa, "
+                   "e.g. 5.40a", s->ip_version);
+        return false;
+    }
+    if (s->addr_space_size < 4 * KiB || !is_power_of_2(s->addr_space_size)) {
+        error_setg(errp, "addr-space-size must be a power of two of at "
+                   "least 4 KiB, not 0x%" PRIx64, s->addr_space_size);
+        return false;
+    }
+    if (s->max_link_speed < 1 || s->max_link_speed > 5) {
+        error_setg(errp, "max-link-speed must be 1 to 5 (2.5 to 32 GT/s), "
+                   "not %u", s->max_link_speed);
+        return false;
+    }
+    if (!is_power_of_2(s->num_lanes) || s->num_lanes > 16) {
+        error_setg(errp, "num-lanes must be 1, 2, 4, 8 or 16, not %u",
+                   s->num_lanes);
+        return false;
+    }
+    return dw_iatu_check_config(&s->iatu, errp);
+}
+
+/* Linux counts 512 bytes of unrolled iATU space per region pair. */
+static uint64_t atu_space_size(DWPCIeEPState *s)
+{
+    uint32_t regions = MAX(s->iatu.num_regions[DW_IATU_OUTBOUND],
+                           s->iatu.num_regions[DW_IATU_INBOUND]);
+
+    return MAX(regions, 1) * DW_IATU_REGION_STRIDE;
 }
 
 static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
     SysBusDevice *sbd = SYS_BUS_DEVICE(dev);
-    uint32_t version;
 
-    if (!dw_pcie_ep_parse_version(s->ip_version, &version)) {
-        error_setg(errp, "ip-version '%s' is not of the form X.YZa, "
-                   "e.g. 5.40a", s->ip_version);
-        return;
-    }
-    if (s->num_atu_regions < 1 || s->num_atu_regions > 256) {
-        error_setg(errp, "num-atu-regions must be 1 to 256, not %u",
-                   s->num_atu_regions);
-        return;
-    }
-    if (s->addr_space_size < 0x1000 || !is_power_of_2(s->addr_space_size)) {
-        error_setg(errp, "addr-space-size must be a power of two of at "
-                   "least 4 KiB, not 0x%" PRIx64, s->addr_space_size);
+    if (!check_properties(s, errp)) {
         return;
     }
 
-    memory_region_init_io(&s->dbi, OBJECT(s), &dw_pcie_ep_dbi_ops, s,
+    memory_region_init_io(&s->dbi, OBJECT(s), &dbi_ops, s,
                           "dw-pcie-ep.dbi", DW_PCIE_EP_DBI_SIZE);
-    memory_region_init_io(&s->dbi2, OBJECT(s), &dw_pcie_ep_unimp_ops, s,
+    memory_region_init_io(&s->dbi2, OBJECT(s), &dbi2_ops, s,
                           "dw-pcie-ep.dbi2", DW_PCIE_EP_DBI2_SIZE);
-    memory_region_init_io(&s->atu, OBJECT(s), &dw_pcie_ep_unimp_ops, s,
-                          "dw-pcie-ep.atu",
-                          s->num_atu_regions * DW_PCIE_EP_ATU_REGION_SIZE);
-    memory_region_init_io(&s->addr_space, OBJECT(s), &dw_pcie_ep_window_ops,
-                          s, "dw-pcie-ep.addr_space", s->addr_space_size);
+    memory_region_init_io(&s->atu, OBJECT(s), &atu_ops, s,
+                          "dw-pcie-ep.atu", atu_space_size(s));
+    memory_region_init_io(&s->addr_space, OBJECT(s), &window_ops, s,
+                          "dw-pcie-ep.addr_space", s->addr_space_size);
+    /* The window's loopback path may come back into the DBI. */
+    s->addr_space.disable_reentrancy_guard = true;
 
     /* The order is DW_PCIE_EP_MMIO_*, the device tree's reg-names. */
     sysbus_init_mmio(sbd, &s->dbi);
     sysbus_init_mmio(sbd, &s->dbi2);
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
+
+    address_space_init(&s->dma_as,
+                       s->dma_mr ? s->dma_mr : get_system_memory(),
+                       "dw-pcie-ep.dma");
+}
+
+static void dw_pcie_ep_unrealize(DeviceState *dev)
+{
+    DWPCIeEPState *s = DW_PCIE_EP(dev);
+
+    address_space_destroy(&s->dma_as);
 }
 
 static const VMStateDescription vmstate_dw_pcie_ep = {
@@ -244,6 +883,12 @@ static const VMStateDescription vmstate_dw_pcie_ep = {
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8_ARRAY(config, DWPCIeEPState, DW_PCIE_EP_DBI_SIZE),
+        VMSTATE_UINT32_ARRAY(bar_mask, DWPCIeEPState, DW_PCIE_EP_NUM_BARS),
+        VMSTATE_UINT32_ARRAY(bar_addr, DWPCIeEPState, DW_PCIE_EP_NUM_BARS),
+        VMSTATE_UINT32_ARRAY(bar_flags, DWPCIeEPState, DW_PCIE_EP_NUM_BARS),
+        VMSTATE_UINT32(rom_mask, DWPCIeEPState),
+        VMSTATE_STRUCT(iatu, DWPCIeEPState, 1, vmstate_dw_iatu, DWiATU),
+        VMSTATE_UINT32(atu_viewport, DWPCIeEPState),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -254,9 +899,21 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_UINT16("device-id", DWPCIeEPState, device_id,
                        DW_PCIE_EP_DEFAULT_DEVICE_ID),
     DEFINE_PROP_STRING("ip-version", DWPCIeEPState, ip_version),
-    DEFINE_PROP_UINT32("num-atu-regions", DWPCIeEPState, num_atu_regions, 8),
+    DEFINE_PROP_UINT32("num-ob-regions", DWPCIeEPState,
+                       iatu.num_regions[DW_IATU_OUTBOUND], 8),
+    DEFINE_PROP_UINT32("num-ib-regions", DWPCIeEPState,
+                       iatu.num_regions[DW_IATU_INBOUND], 8),
+    DEFINE_PROP_UINT64("atu-region-align", DWPCIeEPState, iatu.region_align,
+                       4 * KiB),
+    DEFINE_PROP_UINT64("atu-max-region-size", DWPCIeEPState,
+                       iatu.max_region_size, 4 * GiB),
+    DEFINE_PROP_BOOL("atu-viewport", DWPCIeEPState, atu_viewport_mode, false),
     DEFINE_PROP_UINT64("addr-space-size", DWPCIeEPState, addr_space_size,
                        16 * MiB),
+    DEFINE_PROP_UINT8("max-link-speed", DWPCIeEPState, max_link_speed, 3),
+    DEFINE_PROP_UINT8("num-lanes", DWPCIeEPState, num_lanes, 4),
+    DEFINE_PROP_LINK("memory", DWPCIeEPState, dma_mr, TYPE_MEMORY_REGION,
+                     MemoryRegion *),
 };
 
 static void dw_pcie_ep_instance_init(Object *obj)
@@ -274,6 +931,7 @@ static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)
 
     dc->desc = "Synopsys DesignWare PCIe controller, endpoint mode";
     dc->realize = dw_pcie_ep_realize;
+    dc->unrealize = dw_pcie_ep_unrealize;
     dc->vmsd = &vmstate_dw_pcie_ep;
     device_class_set_props(dc, dw_pcie_ep_properties);
     set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);

@@ -1,6 +1,9 @@
 /*
  * QTest for the DesignWare PCIe controller in endpoint mode
  *
+ * The register probes follow what Linux 7.2 does in
+ * drivers/pci/controller/dwc/pcie-designware{,-ep}.c.
+ *
  * Copyright (c) 2026 The pciep-lab authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -16,23 +19,111 @@
  */
 #define PLATFORM_BUS_BASE   0x0c000000ULL
 #define DBI                 (PLATFORM_BUS_BASE + 0x0000)
+#define DBI2                (PLATFORM_BUS_BASE + 0x1000)
 #define ATU                 (PLATFORM_BUS_BASE + 0x2000)
-#define ADDR_SPACE          (PLATFORM_BUS_BASE + 0x1000000)
+#define WINDOW              (PLATFORM_BUS_BASE + 0x1000000)
 
+#define RAM                 0x40000000ULL
+
+/* Type 0 header */
 #define PCI_VENDOR_ID       0x00
 #define PCI_DEVICE_ID       0x02
+#define PCI_COMMAND         0x04
+#define PCI_STATUS          0x06
 #define PCI_CLASS_DEVICE    0x0a
 #define PCI_HEADER_TYPE     0x0e
+#define PCI_BAR(n)          (0x10 + 4 * (n))
+#define PCI_SUBSYSTEM_ID    0x2e
+#define PCI_CAP_LIST        0x34
+#define PCI_INTERRUPT_PIN   0x3d
+
+/* Capability IDs */
+#define CAP_PM              0x01
+#define CAP_MSI             0x05
+#define CAP_EXP             0x10
+#define CAP_MSIX            0x11
+#define EXT_CAP_PTM         0x1f
+#define EXT_CAP_REBAR       0x15
+
+/* Port logic */
+#define PORT_LINK_CONTROL   0x710
+#define PORT_DEBUG0         0x728
+#define PORT_DEBUG1         0x72c
+#define PIPE_LOOPBACK       0x8b8
 #define MISC_CONTROL_1      0x8bc
 #define DBI_RO_WR_EN        0x1
 #define VERSION_NUMBER      0x8f8
 #define ATU_VIEWPORT        0x900
+#define DMA_VIEWPORT_CTRL   0x978
+
+/* iATU */
+#define OB(i)               (ATU + 0x200 * (i))
+#define IB(i)               (ATU + 0x200 * (i) + 0x100)
+#define CTRL1               0x00
+#define CTRL2               0x04
+#define LOWER_BASE          0x08
+#define UPPER_BASE          0x0c
+#define LIMIT               0x10
+#define LOWER_TARGET        0x14
+#define UPPER_TARGET        0x18
+#define UPPER_LIMIT         0x20
+#define REGION_EN           0x80000000u
+#define BAR_MATCH           0x40000000u
+#define FUNC_NUM_MATCH_EN   0x00080000u
 
 static QTestState *ep_start(const char *props)
 {
     return qtest_initf("-M virt,gic-version=3 -nic none "
                        "-device dw-pcie-ep,id=ep%s", props);
 }
+
+static void ro_wr_en(QTestState *qts, bool on)
+{
+    uint32_t v = qtest_readl(qts, DBI + MISC_CONTROL_1);
+
+    qtest_writel(qts, DBI + MISC_CONTROL_1,
+                 on ? v | DBI_RO_WR_EN : v & ~DBI_RO_WR_EN);
+}
+
+/* The standard capability walk of PCI_FIND_NEXT_CAP */
+static uint8_t find_cap(QTestState *qts, uint8_t id)
+{
+    uint8_t pos = qtest_readb(qts, DBI + PCI_CAP_LIST);
+
+    for (int ttl = 48; ttl && pos >= 0x40; ttl--) {
+        uint16_t ent = qtest_readw(qts, DBI + (pos & ~3));
+
+        if ((ent & 0xff) == 0xff) {
+            break;
+        }
+        if ((ent & 0xff) == id) {
+            return pos;
+        }
+        pos = ent >> 8;
+    }
+    return 0;
+}
+
+/* The extended capability walk of PCI_FIND_NEXT_EXT_CAP */
+static uint16_t find_ext_cap(QTestState *qts, uint16_t id)
+{
+    uint16_t pos = 0x100;
+
+    for (int ttl = 480; ttl && pos >= 0x100; ttl--) {
+        uint32_t hdr = qtest_readl(qts, DBI + pos);
+
+        if (!hdr) {
+            break;
+        }
+        if ((hdr & 0xffff) == id) {
+            return pos;
+        }
+        pos = (hdr >> 20) & 0xffc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
 
 static void test_header(void)
 {
@@ -43,6 +134,11 @@ static void test_header(void)
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_CLASS_DEVICE), ==, 0xff00);
     /* Linux refuses an endpoint whose header type is not 0. */
     g_assert_cmphex(qtest_readb(qts, DBI + PCI_HEADER_TYPE) & 0x7f, ==, 0);
+    g_assert_cmphex(qtest_readw(qts, DBI + PCI_STATUS) & 0x10, ==, 0x10);
+    g_assert_cmphex(qtest_readw(qts, DBI + PCI_COMMAND), ==, 0);
+    for (int bar = 0; bar < 6; bar++) {
+        g_assert_cmphex(qtest_readl(qts, DBI + PCI_BAR(bar)), ==, 0);
+    }
     qtest_quit(qts);
 }
 
@@ -60,6 +156,9 @@ static void test_version(void)
 
     /* 5.40a, in the ASCII encoding Linux compares against */
     g_assert_cmphex(qtest_readl(qts, DBI + VERSION_NUMBER), ==, 0x3534302a);
+    /* No legacy eDMA: its viewport control reads all ones */
+    g_assert_cmphex(qtest_readl(qts, DBI + DMA_VIEWPORT_CTRL), ==,
+                    0xffffffff);
     qtest_quit(qts);
 
     qts = ep_start(",ip-version=4.90a");
@@ -75,50 +174,529 @@ static void test_dbi_ro_wr_en(void)
     qtest_writew(qts, DBI + PCI_DEVICE_ID, 0x1234);
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_DEVICE_ID), ==, 0xabcd);
 
-    qtest_writel(qts, DBI + MISC_CONTROL_1, DBI_RO_WR_EN);
+    ro_wr_en(qts, true);
     g_assert_cmphex(qtest_readl(qts, DBI + MISC_CONTROL_1), ==, DBI_RO_WR_EN);
     qtest_writew(qts, DBI + PCI_DEVICE_ID, 0x1234);
+    qtest_writew(qts, DBI + PCI_SUBSYSTEM_ID, 0x5555);
+    qtest_writeb(qts, DBI + PCI_INTERRUPT_PIN, 0x01);
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_DEVICE_ID), ==, 0x1234);
+    g_assert_cmphex(qtest_readw(qts, DBI + PCI_SUBSYSTEM_ID), ==, 0x5555);
+    g_assert_cmphex(qtest_readb(qts, DBI + PCI_INTERRUPT_PIN), ==, 0x01);
 
-    qtest_writel(qts, DBI + MISC_CONTROL_1, 0);
+    ro_wr_en(qts, false);
     qtest_writew(qts, DBI + PCI_DEVICE_ID, 0x5678);
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_DEVICE_ID), ==, 0x1234);
 
     /* The header type stays 0 even with DBI_RO_WR_EN set */
-    qtest_writel(qts, DBI + MISC_CONTROL_1, DBI_RO_WR_EN);
+    ro_wr_en(qts, true);
     qtest_writeb(qts, DBI + PCI_HEADER_TYPE, 0x01);
     g_assert_cmphex(qtest_readb(qts, DBI + PCI_HEADER_TYPE), ==, 0);
     qtest_quit(qts);
 }
 
-static void test_reset_restores_ids(void)
+static void test_rw_masks(void)
 {
     QTestState *qts = ep_start("");
 
-    qtest_writel(qts, DBI + MISC_CONTROL_1, DBI_RO_WR_EN);
-    qtest_writew(qts, DBI + PCI_VENDOR_ID, 0x1111);
-    qtest_system_reset(qts);
-    g_assert_cmphex(qtest_readw(qts, DBI + PCI_VENDOR_ID), ==, 0x16c3);
-    g_assert_cmphex(qtest_readl(qts, DBI + MISC_CONTROL_1), ==, 0);
+    qtest_writew(qts, DBI + PCI_COMMAND, 0xffff);
+    g_assert_cmphex(qtest_readw(qts, DBI + PCI_COMMAND), ==, 0x0547);
+    /* Status error bits are write-one-to-clear, the rest read-only */
+    qtest_writew(qts, DBI + PCI_STATUS, 0xffff);
+    g_assert_cmphex(qtest_readw(qts, DBI + PCI_STATUS), ==, 0x0010);
     qtest_quit(qts);
 }
 
-static void test_unrolled_atu(void)
+static void test_capabilities(void)
+{
+    QTestState *qts = ep_start("");
+    uint8_t pm = find_cap(qts, CAP_PM), msi = find_cap(qts, CAP_MSI);
+    uint8_t exp = find_cap(qts, CAP_EXP), msix = find_cap(qts, CAP_MSIX);
+
+    g_assert_cmpuint(pm, !=, 0);
+    g_assert_cmpuint(msi, !=, 0);
+    g_assert_cmpuint(exp, !=, 0);
+    g_assert_cmpuint(msix, !=, 0);
+
+    /* PCIe endpoint, version 2; Gen3 x4 by default */
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 2), ==, 0x0002);
+    g_assert_cmphex(qtest_readl(qts, DBI + exp + 0x0c) & 0x3ff, ==, 0x043);
+    /* The link is down: no speed, no width */
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0);
+
+    /* PTM is there, resizable BAR is not */
+    g_assert_cmphex(find_ext_cap(qts, EXT_CAP_PTM), ==, 0x100);
+    g_assert_cmphex(find_ext_cap(qts, EXT_CAP_REBAR), ==, 0);
+    qtest_quit(qts);
+}
+
+/* dw_pcie_ep_set_msi() and the host's side of MSI */
+static void test_msi_cap(void)
+{
+    QTestState *qts = ep_start("");
+    uint8_t msi = find_cap(qts, CAP_MSI);
+    uint16_t flags = qtest_readw(qts, DBI + msi + 2);
+
+    g_assert_cmphex(flags & 0x80, ==, 0x80);    /* 64-bit */
+
+    /* Multiple Message Capable: read-only, except under DBI_RO_WR_EN */
+    qtest_writew(qts, DBI + msi + 2, (flags & ~0xe) | 5 << 1);
+    g_assert_cmphex(qtest_readw(qts, DBI + msi + 2) & 0xe, ==, 0);
+    ro_wr_en(qts, true);
+    qtest_writew(qts, DBI + msi + 2, (flags & ~0xe) | 5 << 1);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readw(qts, DBI + msi + 2) & 0xe, ==, 5 << 1);
+
+    /* Enable, Multiple Message Enable, address and data are writable */
+    qtest_writew(qts, DBI + msi + 2, 0x0031 | 5 << 1);
+    g_assert_cmphex(qtest_readw(qts, DBI + msi + 2), ==, 0x00bb);
+    qtest_writel(qts, DBI + msi + 4, 0x08090043);
+    qtest_writel(qts, DBI + msi + 8, 0x1);
+    qtest_writew(qts, DBI + msi + 0xc, 0xbeef);
+    g_assert_cmphex(qtest_readl(qts, DBI + msi + 4), ==, 0x08090040);
+    g_assert_cmphex(qtest_readl(qts, DBI + msi + 8), ==, 0x1);
+    g_assert_cmphex(qtest_readw(qts, DBI + msi + 0xc), ==, 0xbeef);
+    qtest_quit(qts);
+}
+
+/* dw_pcie_ep_set_msix() as pci-epf-test calls it: 8 vectors in BAR0 */
+static void test_msix_cap(void)
+{
+    QTestState *qts = ep_start("");
+    uint8_t msix = find_cap(qts, CAP_MSIX);
+
+    qtest_writew(qts, DBI + msix + 2, 7);
+    g_assert_cmphex(qtest_readw(qts, DBI + msix + 2), ==, 0);
+
+    ro_wr_en(qts, true);
+    qtest_writew(qts, DBI + msix + 2, 7);
+    qtest_writel(qts, DBI + msix + 4, 0x80 | 0);
+    qtest_writel(qts, DBI + msix + 8, (0x80 + 8 * 16) | 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readw(qts, DBI + msix + 2), ==, 7);
+    g_assert_cmphex(qtest_readl(qts, DBI + msix + 4), ==, 0x80);
+    g_assert_cmphex(qtest_readl(qts, DBI + msix + 8), ==, 0x100);
+
+    /* The host's enable bit; the table size stays read-only */
+    qtest_writew(qts, DBI + msix + 2, 0x8000 | 0x3ff);
+    g_assert_cmphex(qtest_readw(qts, DBI + msix + 2), ==, 0x8007);
+    qtest_quit(qts);
+}
+
+/* dw_pcie_ep_init_registers(): the PTM fix-up under DBI_RO_WR_EN */
+static void test_ptm(void)
+{
+    QTestState *qts = ep_start("");
+    uint32_t cap = qtest_readl(qts, DBI + 0x104);
+
+    g_assert_cmphex(cap & 0x7, ==, 0x7);
+    qtest_writel(qts, DBI + 0x104, cap & ~0x4);
+    g_assert_cmphex(qtest_readl(qts, DBI + 0x104), ==, cap);
+
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + 0x104, cap & ~0x4);
+    cap = qtest_readl(qts, DBI + 0x104);
+    qtest_writel(qts, DBI + 0x104, cap & ~0xff02);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI + 0x104), ==, 0x1);
+    qtest_quit(qts);
+}
+
+static void test_port_logic(void)
+{
+    QTestState *qts = ep_start("");
+    uint32_t plc = qtest_readl(qts, DBI + PORT_LINK_CONTROL);
+
+    /* x4 link mode and DLL link enable at reset */
+    g_assert_cmphex(plc, ==, 0x00070020);
+    /* dw_pcie_setup(): clear FAST_LINK_MODE, set DLL_LINK_EN */
+    qtest_writel(qts, DBI + PORT_LINK_CONTROL, (plc & ~0x80) | 0x20);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_LINK_CONTROL), ==, plc);
+    qtest_writel(qts, DBI + PORT_LINK_CONTROL, 0x000100a0);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_LINK_CONTROL), ==,
+                    0x000100a0);
+
+    /* Link down: LTSSM in Detect.Quiet, link-up clear */
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG0) & 0x3f, ==, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0);
+    /* LTSSM and version registers are read-only */
+    qtest_writel(qts, DBI + PORT_DEBUG0, 0x11);
+    qtest_writel(qts, DBI + VERSION_NUMBER, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG0), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI + VERSION_NUMBER), ==, 0x3534302a);
+    qtest_quit(qts);
+}
+
+/* ---------------------------------------------------------------------- */
+/* DBI2 BAR masks and the BARs the host sees */
+
+/* The sequence of dw_pcie_ep_set_bar() for a programmable BAR */
+static void set_bar(QTestState *qts, int bar, uint64_t size, uint32_t flags)
+{
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(bar), (uint32_t)(size - 1));
+    qtest_writel(qts, DBI + PCI_BAR(bar), flags);
+    if (flags & 0x4) {
+        qtest_writel(qts, DBI2 + PCI_BAR(bar + 1), (size - 1) >> 32);
+        qtest_writel(qts, DBI + PCI_BAR(bar + 1), 0);
+    }
+    ro_wr_en(qts, false);
+}
+
+/* Size a BAR the way a host does */
+static uint32_t size_bar(QTestState *qts, int bar)
+{
+    uint32_t old = qtest_readl(qts, DBI + PCI_BAR(bar)), val;
+
+    qtest_writel(qts, DBI + PCI_BAR(bar), 0xffffffff);
+    val = qtest_readl(qts, DBI + PCI_BAR(bar));
+    qtest_writel(qts, DBI + PCI_BAR(bar), old);
+    return val;
+}
+
+static void test_bar_masks(void)
 {
     QTestState *qts = ep_start("");
 
-    /* Linux takes an all-ones viewport register for an unrolled iATU. */
-    g_assert_cmphex(qtest_readl(qts, DBI + ATU_VIEWPORT), ==, 0xffffffff);
+    /* A BAR whose mask is not enabled is not implemented */
+    g_assert_cmphex(size_bar(qts, 0), ==, 0);
+
+    set_bar(qts, 0, 128 * 1024, 0);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0xfffe0000);
+    set_bar(qts, 1, 1 * 1024 * 1024, 0x8);
+    g_assert_cmphex(size_bar(qts, 1), ==, 0xfff00008);
+
+    /* 64-bit prefetchable pair: 8 GiB */
+    set_bar(qts, 2, 8ULL << 30, 0xc);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0x0000000c);
+    g_assert_cmphex(size_bar(qts, 3), ==, 0xfffffffe);
+
+    /* The type bits are read-only without DBI_RO_WR_EN */
+    qtest_writel(qts, DBI + PCI_BAR(1), 0x12300000);
+    g_assert_cmphex(qtest_readl(qts, DBI + PCI_BAR(1)), ==, 0x12300008);
+
+    /* dw_pcie_ep_reset_bar(): mask 0 disables the BAR */
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(1), 0);
+    qtest_writel(qts, DBI + PCI_BAR(1), 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 1), ==, 0);
+    qtest_quit(qts);
+}
+
+/* ---------------------------------------------------------------------- */
+/* iATU probes, exactly as dw_pcie_iatu_detect() runs them */
+
+typedef struct ATUProbe {
+    int ob, ib;
+    uint64_t align;
+    uint32_t max;
+} ATUProbe;
+
+static uint32_t atu_read(QTestState *qts, bool viewport, bool in, int i,
+                         int reg)
+{
+    if (viewport) {
+        qtest_writel(qts, DBI + ATU_VIEWPORT, (in ? 0x80000000 : 0) | i);
+        return qtest_readl(qts, DBI + 0x904 + reg);
+    }
+    return qtest_readl(qts, (in ? IB(i) : OB(i)) + reg);
+}
+
+static void atu_write(QTestState *qts, bool viewport, bool in, int i,
+                      int reg, uint32_t val)
+{
+    if (viewport) {
+        qtest_writel(qts, DBI + ATU_VIEWPORT, (in ? 0x80000000 : 0) | i);
+        qtest_writel(qts, DBI + 0x904 + reg, val);
+        return;
+    }
+    qtest_writel(qts, (in ? IB(i) : OB(i)) + reg, val);
+}
+
+static ATUProbe atu_detect(QTestState *qts, uint64_t atu_size)
+{
+    bool viewport = qtest_readl(qts, DBI + ATU_VIEWPORT) != 0xffffffff;
+    int max_region;
+    ATUProbe p = { 0 };
+    uint32_t min;
+
+    if (viewport) {
+        qtest_writel(qts, DBI + ATU_VIEWPORT, 0xff);
+        max_region = qtest_readl(qts, DBI + ATU_VIEWPORT) + 1;
+    } else {
+        max_region = MIN(atu_size / 512, 256);
+    }
+    for (p.ob = 0; p.ob < max_region; p.ob++) {
+        atu_write(qts, viewport, false, p.ob, LOWER_TARGET, 0x11110000);
+        if (atu_read(qts, viewport, false, p.ob, LOWER_TARGET) !=
+            0x11110000) {
+            break;
+        }
+    }
+    for (p.ib = 0; p.ib < max_region; p.ib++) {
+        atu_write(qts, viewport, true, p.ib, LOWER_TARGET, 0x11110000);
+        if (atu_read(qts, viewport, true, p.ib, LOWER_TARGET) !=
+            0x11110000) {
+            break;
+        }
+    }
+    atu_write(qts, viewport, !p.ob, 0, LIMIT, 0);
+    min = atu_read(qts, viewport, !p.ob, 0, LIMIT);
+    atu_write(qts, viewport, !p.ob, 0, UPPER_LIMIT, 0xffffffff);
+    p.max = atu_read(qts, viewport, !p.ob, 0, UPPER_LIMIT);
+    p.align = 1ULL << (32 - __builtin_clz(min));
+    return p;
+}
+
+static void test_atu_detect_default(void)
+{
+    QTestState *qts = ep_start("");
+    ATUProbe p = atu_detect(qts, 8 * 512);
+
+    g_assert_cmpint(p.ob, ==, 8);
+    g_assert_cmpint(p.ib, ==, 8);
+    g_assert_cmphex(p.align, ==, 4096);
+    g_assert_cmphex(p.max, ==, 0);      /* region limit 4 GiB */
+    qtest_quit(qts);
+}
+
+static void test_atu_detect_properties(void)
+{
+    QTestState *qts = ep_start(",num-ob-regions=4,num-ib-regions=16,"
+                               "atu-region-align=65536,"
+                               "atu-max-region-size=0x1000000000");
+    ATUProbe p = atu_detect(qts, 16 * 512);
+
+    g_assert_cmpint(p.ob, ==, 4);
+    g_assert_cmpint(p.ib, ==, 16);
+    g_assert_cmphex(p.align, ==, 65536);
+    g_assert_cmphex(p.max, ==, 0xf);    /* region limit 64 GiB */
+    qtest_quit(qts);
+}
+
+static void test_atu_detect_viewport(void)
+{
+    QTestState *qts = ep_start(",atu-viewport=on,num-ob-regions=6,"
+                               "num-ib-regions=4");
+    ATUProbe p = atu_detect(qts, 0);
+
+    g_assert_cmpint(p.ob, ==, 6);
+    g_assert_cmpint(p.ib, ==, 4);
+    g_assert_cmphex(p.align, ==, 4096);
+    qtest_quit(qts);
+}
+
+static void test_atu_registers(void)
+{
+    QTestState *qts = ep_start("");
+
+    /* All regions disabled at reset */
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmphex(qtest_readl(qts, OB(i) + CTRL2), ==, 0);
+        g_assert_cmphex(qtest_readl(qts, IB(i) + CTRL2), ==, 0);
+    }
+    /* dw_pcie_prog_ep_inbound_atu(): enable reads back at once */
+    qtest_writel(qts, IB(3) + CTRL1, 0x2 << 20);
+    qtest_writel(qts, IB(3) + CTRL2, REGION_EN | BAR_MATCH |
+                 FUNC_NUM_MATCH_EN | 2 << 8);
+    g_assert_cmphex(qtest_readl(qts, IB(3) + CTRL2), ==, 0xc0080200);
+    g_assert_cmphex(qtest_readl(qts, IB(3) + CTRL1), ==, 0x200000);
+    /* Base bits below the alignment read as zero, limit bits as ones */
+    qtest_writel(qts, OB(1) + LOWER_BASE, 0x0d000123);
+    qtest_writel(qts, OB(1) + LIMIT, 0x0d001000);
+    g_assert_cmphex(qtest_readl(qts, OB(1) + LOWER_BASE), ==, 0x0d000000);
+    g_assert_cmphex(qtest_readl(qts, OB(1) + LIMIT), ==, 0x0d001fff);
+
+    /* Reset disables them again */
+    qtest_system_reset(qts);
+    g_assert_cmphex(qtest_readl(qts, IB(3) + CTRL2), ==, 0);
+    qtest_quit(qts);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Translations through the addr_space window, in PIPE loopback */
+
+static void loopback(QTestState *qts, bool on)
+{
+    uint32_t plc = qtest_readl(qts, DBI + PORT_LINK_CONTROL);
+
+    qtest_writel(qts, DBI + PORT_LINK_CONTROL, on ? plc | 0x4 : plc & ~0x4);
+    qtest_writel(qts, DBI + PIPE_LOOPBACK, on ? 0x80000000 : 0);
+}
+
+/* dw_pcie_prog_outbound_atu() for version >= 5.10a */
+static void map_outbound(QTestState *qts, int i, uint64_t cpu, uint64_t pci,
+                         uint64_t size)
+{
+    uint64_t limit = cpu + size - 1;
+
+    qtest_writel(qts, OB(i) + LOWER_BASE, cpu);
+    qtest_writel(qts, OB(i) + UPPER_BASE, cpu >> 32);
+    qtest_writel(qts, OB(i) + LIMIT, limit);
+    qtest_writel(qts, OB(i) + UPPER_LIMIT, limit >> 32);
+    qtest_writel(qts, OB(i) + LOWER_TARGET, pci);
+    qtest_writel(qts, OB(i) + UPPER_TARGET, pci >> 32);
+    qtest_writel(qts, OB(i) + CTRL1, 0);
+    qtest_writel(qts, OB(i) + CTRL2, REGION_EN);
+    g_assert_cmphex(qtest_readl(qts, OB(i) + CTRL2), ==, REGION_EN);
+}
+
+/* dw_pcie_prog_ep_inbound_atu(): BAR match */
+static void map_inbound_bar(QTestState *qts, int i, int bar, uint64_t phys)
+{
+    qtest_writel(qts, IB(i) + LOWER_TARGET, phys);
+    qtest_writel(qts, IB(i) + UPPER_TARGET, phys >> 32);
+    qtest_writel(qts, IB(i) + CTRL1, 0);
+    qtest_writel(qts, IB(i) + CTRL2, REGION_EN | BAR_MATCH |
+                 FUNC_NUM_MATCH_EN | bar << 8);
+}
+
+/* dw_pcie_prog_inbound_atu(): address match */
+static void map_inbound_addr(QTestState *qts, int i, uint64_t pci,
+                             uint64_t phys, uint64_t size)
+{
+    uint64_t limit = pci + size - 1;
+
+    qtest_writel(qts, IB(i) + LOWER_BASE, pci);
+    qtest_writel(qts, IB(i) + UPPER_BASE, pci >> 32);
+    qtest_writel(qts, IB(i) + LIMIT, limit);
+    qtest_writel(qts, IB(i) + UPPER_LIMIT, limit >> 32);
+    qtest_writel(qts, IB(i) + LOWER_TARGET, phys);
+    qtest_writel(qts, IB(i) + UPPER_TARGET, phys >> 32);
+    qtest_writel(qts, IB(i) + CTRL1, 0);
+    qtest_writel(qts, IB(i) + CTRL2, REGION_EN);
+}
+
+/* Two BARs, assigned and enabled as a host would */
+static QTestState *loopback_start(void)
+{
+    QTestState *qts = ep_start("");
+
+    set_bar(qts, 0, 0x1000, 0);
+    set_bar(qts, 1, 0x10000, 0);
+    qtest_writel(qts, DBI + PCI_BAR(0), 0x10000000);
+    qtest_writel(qts, DBI + PCI_BAR(1), 0x20000000);
+    qtest_writew(qts, DBI + PCI_COMMAND, 0x0006);
+    loopback(qts, true);
+    return qts;
+}
+
+static void test_loopback_link_status(void)
+{
+    QTestState *qts = loopback_start();
+    uint8_t exp = find_cap(qts, CAP_EXP);
+
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG0) & 0x3f, ==, 0x1c);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0x10);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0x043);
+    loopback(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0);
+    qtest_quit(qts);
+}
+
+static void test_translate_bar_match(void)
+{
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+
+    /* EP CPU -> window -> outbound -> link -> BAR0 -> inbound -> RAM */
+    qtest_writel(qts, WINDOW + 0x10, 0xdeadbeef);
+    qtest_writeq(qts, WINDOW + 0x18, 0x0123456789abcdefULL);
+    qtest_writeb(qts, WINDOW + 0x20, 0x5a);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100010), ==, 0xdeadbeef);
+    g_assert_cmphex(qtest_readq(qts, RAM + 0x100018), ==,
+                    0x0123456789abcdefULL);
+    g_assert_cmphex(qtest_readb(qts, RAM + 0x100020), ==, 0x5a);
+
+    qtest_writel(qts, RAM + 0x100ffc, 0xcafef00d);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0xffc), ==, 0xcafef00d);
+
+    /* Past the end of the 4 KiB BAR0: no BAR decodes it */
+    map_outbound(qts, 1, WINDOW + 0x1000, 0x10001000, 0x1000);
+    qtest_writel(qts, RAM + 0x101000, 0x77777777);
+    qtest_writel(qts, WINDOW + 0x1000, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x1000), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x101000), ==, 0x77777777);
+    qtest_quit(qts);
+}
+
+static void test_translate_offset_and_target(void)
+{
+    QTestState *qts = loopback_start();
+
+    /* A window further in, onto the second page of BAR1 */
+    map_outbound(qts, 2, WINDOW + 0x3000, 0x20001000, 0x2000);
+    map_inbound_bar(qts, 5, 1, RAM + 0x200000);
+    qtest_writel(qts, WINDOW + 0x3004, 0x11223344);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x201004), ==, 0x11223344);
+    qtest_quit(qts);
+}
+
+static void test_translate_address_match(void)
+{
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x20000000, 0x10000);
+    /* The second half of BAR1 only, as for a BAR sub-range */
+    map_inbound_addr(qts, 1, 0x20008000, RAM + 0x300000, 0x8000);
+
+    qtest_writel(qts, WINDOW + 0x8010, 0xa5a5a5a5);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x300010), ==, 0xa5a5a5a5);
+    /* The first half of BAR1 has no region: unsupported request */
+    qtest_writel(qts, WINDOW + 0x0010, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x0010), ==, 0xffffffff);
+    qtest_quit(qts);
+}
+
+static void test_translate_disabled_region(void)
+{
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+    qtest_writel(qts, RAM + 0x100000, 0x600d600d);
+    g_assert_cmphex(qtest_readl(qts, WINDOW), ==, 0x600d600d);
+
+    /* dw_pcie_disable_atu(): only CTRL2 = 0 */
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    qtest_writel(qts, WINDOW, 0xbad0bad0);
+    g_assert_cmphex(qtest_readl(qts, WINDOW), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100000), ==, 0x600d600d);
+
+    /* Outside the region's limit */
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x1000), ==, 0xffffffff);
     qtest_quit(qts);
 }
 
 static void test_window_link_down(void)
 {
-    QTestState *qts = ep_start("");
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+    loopback(qts, false);
 
     /* No link: reads complete with all ones, writes are discarded. */
-    qtest_writel(qts, ADDR_SPACE + 0x100, 0x12345678);
-    g_assert_cmphex(qtest_readl(qts, ADDR_SPACE + 0x100), ==, 0xffffffff);
+    qtest_writel(qts, RAM + 0x100100, 0x0);
+    qtest_writel(qts, WINDOW + 0x100, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x100), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100100), ==, 0);
+    qtest_quit(qts);
+}
+
+static void test_memory_disabled(void)
+{
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+    /* Memory Space Enable clear: the BARs decode nothing */
+    qtest_writew(qts, DBI + PCI_COMMAND, 0);
+    qtest_writel(qts, WINDOW, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100000), ==, 0);
     qtest_quit(qts);
 }
 
@@ -134,8 +712,31 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/dbi/id-properties", test_id_properties);
     qtest_add_func("/dw-pcie-ep/dbi/version", test_version);
     qtest_add_func("/dw-pcie-ep/dbi/ro-wr-en", test_dbi_ro_wr_en);
-    qtest_add_func("/dw-pcie-ep/dbi/reset", test_reset_restores_ids);
-    qtest_add_func("/dw-pcie-ep/atu/unrolled", test_unrolled_atu);
+    qtest_add_func("/dw-pcie-ep/dbi/rw-masks", test_rw_masks);
+    qtest_add_func("/dw-pcie-ep/dbi/capabilities", test_capabilities);
+    qtest_add_func("/dw-pcie-ep/dbi/msi", test_msi_cap);
+    qtest_add_func("/dw-pcie-ep/dbi/msix", test_msix_cap);
+    qtest_add_func("/dw-pcie-ep/dbi/ptm", test_ptm);
+    qtest_add_func("/dw-pcie-ep/dbi/port-logic", test_port_logic);
+    qtest_add_func("/dw-pcie-ep/dbi2/bar-masks", test_bar_masks);
+    qtest_add_func("/dw-pcie-ep/atu/detect-default", test_atu_detect_default);
+    qtest_add_func("/dw-pcie-ep/atu/detect-properties",
+                   test_atu_detect_properties);
+    qtest_add_func("/dw-pcie-ep/atu/detect-viewport",
+                   test_atu_detect_viewport);
+    qtest_add_func("/dw-pcie-ep/atu/registers", test_atu_registers);
+    qtest_add_func("/dw-pcie-ep/link/loopback-status",
+                   test_loopback_link_status);
+    qtest_add_func("/dw-pcie-ep/addr-space/bar-match",
+                   test_translate_bar_match);
+    qtest_add_func("/dw-pcie-ep/addr-space/offset-and-target",
+                   test_translate_offset_and_target);
+    qtest_add_func("/dw-pcie-ep/addr-space/address-match",
+                   test_translate_address_match);
+    qtest_add_func("/dw-pcie-ep/addr-space/disabled-region",
+                   test_translate_disabled_region);
     qtest_add_func("/dw-pcie-ep/addr-space/link-down", test_window_link_down);
+    qtest_add_func("/dw-pcie-ep/addr-space/memory-disabled",
+                   test_memory_disabled);
     return g_test_run();
 }

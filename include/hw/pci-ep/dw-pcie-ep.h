@@ -11,6 +11,9 @@
 
 #include "hw/sysbus.h"
 #include "qom/object.h"
+#include "system/memory.h"
+#include "hw/pci-ep/dw-pcie-ep-iatu.h"
+#include "hw/pci-ep/dw-pcie-ep-regs.h"
 
 #define TYPE_DW_PCIE_EP "dw-pcie-ep"
 OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPState, DW_PCIE_EP)
@@ -26,8 +29,13 @@ enum {
 
 #define DW_PCIE_EP_DBI_SIZE         0x1000
 #define DW_PCIE_EP_DBI2_SIZE        0x1000
-/* One unrolled iATU region pair (outbound + inbound) takes 512 bytes. */
-#define DW_PCIE_EP_ATU_REGION_SIZE  0x200
+
+/* The state of the link, as the LTSSM would report it */
+typedef enum DWPCIeEPLinkState {
+    DW_PCIE_EP_LINK_DOWN,
+    DW_PCIE_EP_LINK_LOOPBACK,   /* PIPE loopback: TLPs come back in */
+    DW_PCIE_EP_LINK_UP,
+} DWPCIeEPLinkState;
 
 struct DWPCIeEPState {
     SysBusDevice parent_obj;
@@ -36,20 +44,55 @@ struct DWPCIeEPState {
     MemoryRegion dbi2;
     MemoryRegion atu;
     MemoryRegion addr_space;
+    /* Where inbound TLPs land: the EP's DMA address space */
+    AddressSpace dma_as;
+    MemoryRegion *dma_mr;
 
-    /* DBI: the function's configuration space and port logic. */
+    /*
+     * DBI: the function's configuration space and port logic, with the
+     * bits writable from both sides (wmask), write-one-to-clear bits
+     * (w1cmask) and the bits only the local CPU may write, and only while
+     * MISC_CONTROL_1.DBI_RO_WR_EN is set (romask).  BAR registers are
+     * kept apart, below.
+     */
     uint8_t config[DW_PCIE_EP_DBI_SIZE];
-    /* Bits the local CPU may write at any time. */
     uint8_t wmask[DW_PCIE_EP_DBI_SIZE];
-    /* Bits the local CPU may write only while DBI_RO_WR_EN is set. */
+    uint8_t w1cmask[DW_PCIE_EP_DBI_SIZE];
     uint8_t romask[DW_PCIE_EP_DBI_SIZE];
+
+    /* BARs: the DBI2 masks, and the BAR registers' address bits and flags */
+    uint32_t bar_mask[DW_PCIE_EP_NUM_BARS];
+    uint32_t bar_addr[DW_PCIE_EP_NUM_BARS];
+    uint32_t bar_flags[DW_PCIE_EP_NUM_BARS];
+    uint32_t rom_mask;
+
+    DWiATU iatu;
+    uint32_t atu_viewport;
 
     /* Properties */
     uint16_t vendor_id;
     uint16_t device_id;
     char *ip_version;
-    uint32_t num_atu_regions;
+    bool atu_viewport_mode;
     uint64_t addr_space_size;
+    uint8_t max_link_speed;
+    uint8_t num_lanes;
 };
+
+/* The function's configuration space as the host sees it (the link). */
+uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
+                                     unsigned size);
+void dw_pcie_ep_host_config_write(DWPCIeEPState *s, hwaddr addr,
+                                  uint32_t val, unsigned size);
+
+/*
+ * An inbound memory TLP from the link: BAR decode, inbound iATU, then
+ * the EP's DMA address space.  A TLP that hits no BAR or no region is an
+ * Unsupported Request: reads return all ones, writes are dropped.
+ */
+MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
+                               void *buf, unsigned len, bool is_write);
+
+DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s);
 
 #endif

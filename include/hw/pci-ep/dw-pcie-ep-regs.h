@@ -1,0 +1,75 @@
+/*
+ * DesignWare PCIe endpoint: DBI register map
+ *
+ * The layout of the function's configuration space (the capability
+ * offsets are the model's choice) and the port logic registers, with
+ * the offsets Linux uses (drivers/pci/controller/dwc/pcie-designware.h).
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_PCI_EP_DW_PCIE_EP_REGS_H
+#define HW_PCI_EP_DW_PCIE_EP_REGS_H
+
+#include "hw/registerfields.h"
+
+/* Capabilities in the standard list, in this order */
+#define DW_PCIE_EP_PM_CAP       0x40
+#define DW_PCIE_EP_MSI_CAP      0x50
+#define DW_PCIE_EP_PCIE_CAP     0x70
+#define DW_PCIE_EP_MSIX_CAP     0xb0
+/* Extended capabilities */
+#define DW_PCIE_EP_PTM_CAP      0x100
+
+#define DW_PCIE_EP_NUM_BARS     6
+
+/* Port logic */
+REG32(PORT_ACK_LATENCY, 0x700)
+REG32(PORT_VENDOR_DLLP, 0x704)
+REG32(PORT_FORCE, 0x708)
+REG32(PORT_AFR, 0x70c)
+REG32(PORT_LINK_CONTROL, 0x710)
+    FIELD(PORT_LINK_CONTROL, LOOPBACK_ENABLE, 2, 1)
+    FIELD(PORT_LINK_CONTROL, DLL_LINK_EN, 5, 1)
+    FIELD(PORT_LINK_CONTROL, FAST_LINK_MODE, 7, 1)
+    FIELD(PORT_LINK_CONTROL, LINK_MODE, 16, 6)
+REG32(PORT_LANE_SKEW, 0x714)
+REG32(PORT_TIMER_CTRL, 0x718)
+REG32(PORT_SYMBOL_TIMER, 0x71c)
+REG32(PORT_DEBUG0, 0x728)
+    FIELD(PORT_DEBUG0, LTSSM, 0, 6)
+REG32(PORT_DEBUG1, 0x72c)
+    FIELD(PORT_DEBUG1, LINK_UP, 4, 1)
+    FIELD(PORT_DEBUG1, LINK_IN_TRAINING, 29, 1)
+REG32(LINK_WIDTH_SPEED_CONTROL, 0x80c)
+    FIELD(LINK_WIDTH_SPEED_CONTROL, N_FTS, 0, 8)
+    FIELD(LINK_WIDTH_SPEED_CONTROL, NUM_LANES, 8, 5)
+    FIELD(LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE, 17, 1)
+REG32(PIPE_LOOPBACK_CONTROL, 0x8b8)
+    FIELD(PIPE_LOOPBACK_CONTROL, PIPE_LOOPBACK, 31, 1)
+REG32(MISC_CONTROL_1, 0x8bc)
+    FIELD(MISC_CONTROL_1, DBI_RO_WR_EN, 0, 1)
+REG32(VERSION_NUMBER, 0x8f8)
+REG32(VERSION_TYPE, 0x8fc)
+REG32(ATU_VIEWPORT, 0x900)
+    FIELD(ATU_VIEWPORT, INDEX, 0, 8)
+    FIELD(ATU_VIEWPORT, INBOUND, 31, 1)
+/* The selected region's registers follow the viewport register. */
+#define DW_PCIE_EP_VIEWPORT_REGS    0x904
+#define DW_PCIE_EP_VIEWPORT_END     0x928
+REG32(DMA_VIEWPORT_CTRL, 0x978)
+REG32(PL_CHK_REG_CONTROL_STATUS, 0xb20)
+
+/* PORT_DEBUG0.LTSSM states the model reports */
+#define DW_LTSSM_DETECT_QUIET   0x00
+#define DW_LTSSM_L0             0x11
+#define DW_LTSSM_LPBK_ACTIVE    0x1c
+
+/* DBI2: the BAR masks behind the BAR registers */
+#define DW_PCIE_EP_DBI2_BAR0        0x10
+#define DW_PCIE_EP_DBI2_ROM         0x30
+#define DW_PCIE_EP_BAR_MASK_ENABLE  0x1
+
+#endif
