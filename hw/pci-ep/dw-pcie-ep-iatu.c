@@ -52,10 +52,11 @@ bool dw_iatu_check_config(const DWiATU *iatu, Error **errp)
             return false;
         }
     }
+    /* Linux computes 1 << fls(LIMIT bits) in an int: 2 GiB at most */
     if (!is_power_of_2(iatu->region_align) || iatu->region_align < 4 * KiB ||
-        iatu->region_align > 4 * GiB) {
+        iatu->region_align > 2 * GiB) {
         error_setg(errp, "the iATU region alignment must be a power of two "
-                   "from 4 KiB to 4 GiB, not 0x%" PRIx64, iatu->region_align);
+                   "from 4 KiB to 2 GiB, not 0x%" PRIx64, iatu->region_align);
         return false;
     }
     if (!is_power_of_2(iatu->max_region_size) ||
@@ -226,12 +227,17 @@ static uint64_t region_target(const DWiATURegion *r)
 
 /*
  * Without INCREASE_REGION_SIZE a region ends within the 4 GiB block of its
- * base; with it, UPPER_LIMIT gives the upper half of the limit.
+ * base; with it, UPPER_LIMIT gives the bits of the limit's upper half
+ * below the maximum region size, and the base gives the bits above.
  */
 static uint64_t region_limit(const DWiATU *iatu, const DWiATURegion *r)
 {
-    uint32_t upper = FIELD_EX32(r->ctrl1, IATU_CTRL1, INCREASE_REGION_SIZE) ?
-                     r->upper_limit : r->upper_base;
+    uint32_t m = iatu_upper_limit_mask(iatu);
+    uint32_t upper = r->upper_base;
+
+    if (FIELD_EX32(r->ctrl1, IATU_CTRL1, INCREASE_REGION_SIZE)) {
+        upper = (r->upper_base & ~m) | (r->upper_limit & m);
+    }
 
     return deposit64(r->limit | iatu_align_bits(iatu), 32, 32, upper);
 }
@@ -252,7 +258,7 @@ static bool region_covers(const DWiATU *iatu, const DWiATURegion *r,
         return false;
     }
     out->addr = region_target(r) + (addr - base);
-    out->remaining = limit - addr + 1;
+    out->remaining = MIN(limit - addr, UINT64_MAX - 1) + 1;
     return true;
 }
 
@@ -287,7 +293,7 @@ static bool region_matches_bar(const DWiATURegion *r, uint64_t pci_addr,
         return false;
     }
     out->addr = region_target(r) + offset;
-    out->remaining = hit->bar_size - offset;
+    out->remaining = MIN(hit->bar_mask - offset, UINT64_MAX - 1) + 1;
     return true;
 }
 

@@ -356,15 +356,18 @@ static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
     trace_dw_pcie_ep_bar_write(bar, val, bar_read(s, bar));
 }
 
-/* The DBI2 mask holds size - 1, over both halves of a 64-bit BAR. */
-static uint64_t bar_size(DWPCIeEPState *s, int bar)
+/*
+ * The DBI2 mask holds size - 1, over both halves of a 64-bit BAR.  Kept
+ * as size - 1: an all-ones 64-bit mask has no size that fits.
+ */
+static uint64_t bar_size_mask(DWPCIeEPState *s, int bar)
 {
     uint64_t mask = s->bar_mask[bar] | bar_flag_bits(s, bar);
 
     if (bar_is_64bit(s, bar) && bar + 1 < DW_PCIE_EP_NUM_BARS) {
         mask = deposit64(mask, 32, 32, s->bar_mask[bar + 1]);
     }
-    return mask + 1;
+    return mask;
 }
 
 static uint64_t bar_base(DWPCIeEPState *s, int bar)
@@ -384,7 +387,7 @@ static bool bar_decode(DWPCIeEPState *s, uint64_t pci_addr, DWiATUBarHit *hit)
         return false;
     }
     for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
-        uint64_t base, size;
+        uint64_t base, mask;
 
         if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE) ||
             bar_is_upper_half(s, bar) ||
@@ -392,10 +395,10 @@ static bool bar_decode(DWPCIeEPState *s, uint64_t pci_addr, DWiATUBarHit *hit)
             continue;
         }
         base = bar_base(s, bar);
-        size = bar_size(s, bar);
-        if (base && pci_addr >= base && pci_addr - base < size) {
+        mask = bar_size_mask(s, bar);
+        if (base && pci_addr >= base && pci_addr - base <= mask) {
             *hit = (DWiATUBarHit) {
-                .func = 0, .bar = bar, .bar_base = base, .bar_size = size,
+                .func = 0, .bar = bar, .bar_base = base, .bar_mask = mask,
             };
             return true;
         }
@@ -502,13 +505,22 @@ static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
     }
 }
 
+/*
+ * The host sees the function's configuration space, not port logic, in
+ * naturally aligned accesses of 1, 2 or 4 bytes.
+ */
+static bool host_config_access_ok(hwaddr addr, unsigned size)
+{
+    return (size == 1 || size == 2 || size == 4) && !(addr & (size - 1)) &&
+           addr + size <= A_PORT_ACK_LATENCY;
+}
+
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
                                      unsigned size)
 {
     uint32_t val = 0;
 
-    /* The host sees the function's configuration space, not port logic. */
-    if (addr + size <= PCIE_CONFIG_SPACE_SIZE && addr < A_PORT_ACK_LATENCY) {
+    if (host_config_access_ok(addr, size)) {
         val = config_read(s, addr, size);
     }
     trace_dw_pcie_ep_host_config_read(addr, size, val);
@@ -519,7 +531,7 @@ void dw_pcie_ep_host_config_write(DWPCIeEPState *s, hwaddr addr,
                                   uint32_t val, unsigned size)
 {
     trace_dw_pcie_ep_host_config_write(addr, size, val);
-    if (addr + size <= PCIE_CONFIG_SPACE_SIZE && addr < A_PORT_ACK_LATENCY) {
+    if (host_config_access_ok(addr, size)) {
         config_write(s, addr, val, size, false);
     }
 }
@@ -787,6 +799,11 @@ static const MemoryRegionOps window_ops = {
         .min_access_size = 1,
         .max_access_size = 8,
     },
+    /* One CPU access is one TLP, up to 8 bytes (memcpy_toio) */
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
 };
 
 /*
@@ -856,9 +873,11 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                           "dw-pcie-ep.atu", atu_space_size(s));
     memory_region_init_io(&s->addr_space, OBJECT(s), &window_ops, s,
                           "dw-pcie-ep.addr_space", s->addr_space_size);
-    /* The window's loopback path may come back into the DBI. */
-    s->addr_space.disable_reentrancy_guard = true;
-
+    /*
+     * The re-entrancy guard stays on: a loopback TLP whose inbound target
+     * is one of this device's own regions (the window itself, say) fails
+     * as an unsupported request instead of recursing.
+     */
     /* The order is DW_PCIE_EP_MMIO_*, the device tree's reg-names. */
     sysbus_init_mmio(sbd, &s->dbi);
     sysbus_init_mmio(sbd, &s->dbi2);

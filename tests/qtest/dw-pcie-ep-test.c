@@ -200,7 +200,7 @@ static void test_rw_masks(void)
 
     qtest_writew(qts, DBI + PCI_COMMAND, 0xffff);
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_COMMAND), ==, 0x0547);
-    /* Status error bits are write-one-to-clear, the rest read-only */
+    /* Writes set no Status bit (its error bits only clear) */
     qtest_writew(qts, DBI + PCI_STATUS, 0xffff);
     g_assert_cmphex(qtest_readw(qts, DBI + PCI_STATUS), ==, 0x0010);
     qtest_quit(qts);
@@ -413,6 +413,22 @@ static void atu_write(QTestState *qts, bool viewport, bool in, int i,
     qtest_writel(qts, (in ? IB(i) : OB(i)) + reg, val);
 }
 
+/* The size of the atu region, as the memory tree (and the DT) has it */
+static uint64_t atu_region_size(QTestState *qts)
+{
+    g_autofree char *mtree = qtest_hmp(qts, "info mtree");
+    const char *line = strstr(mtree, ": dw-pcie-ep.atu");
+    uint64_t start, end;
+
+    g_assert(line);
+    while (line > mtree && line[-1] != '\n') {
+        line--;
+    }
+    g_assert_cmpint(sscanf(line, " %" SCNx64 "-%" SCNx64, &start, &end),
+                    ==, 2);
+    return end - start + 1;
+}
+
 static ATUProbe atu_detect(QTestState *qts, uint64_t atu_size)
 {
     bool viewport = qtest_readl(qts, DBI + ATU_VIEWPORT) != 0xffffffff;
@@ -444,14 +460,14 @@ static ATUProbe atu_detect(QTestState *qts, uint64_t atu_size)
     min = atu_read(qts, viewport, !p.ob, 0, LIMIT);
     atu_write(qts, viewport, !p.ob, 0, UPPER_LIMIT, 0xffffffff);
     p.max = atu_read(qts, viewport, !p.ob, 0, UPPER_LIMIT);
-    p.align = 1ULL << (32 - __builtin_clz(min));
+    p.align = 1ULL << (min ? 32 - __builtin_clz(min) : 0);  /* fls() */
     return p;
 }
 
 static void test_atu_detect_default(void)
 {
     QTestState *qts = ep_start("");
-    ATUProbe p = atu_detect(qts, 8 * 512);
+    ATUProbe p = atu_detect(qts, atu_region_size(qts));
 
     g_assert_cmpint(p.ob, ==, 8);
     g_assert_cmpint(p.ib, ==, 8);
@@ -465,7 +481,7 @@ static void test_atu_detect_properties(void)
     QTestState *qts = ep_start(",num-ob-regions=4,num-ib-regions=16,"
                                "atu-region-align=65536,"
                                "atu-max-region-size=0x1000000000");
-    ATUProbe p = atu_detect(qts, 16 * 512);
+    ATUProbe p = atu_detect(qts, atu_region_size(qts));
 
     g_assert_cmpint(p.ob, ==, 4);
     g_assert_cmpint(p.ib, ==, 16);
@@ -483,6 +499,7 @@ static void test_atu_detect_viewport(void)
     g_assert_cmpint(p.ob, ==, 6);
     g_assert_cmpint(p.ib, ==, 4);
     g_assert_cmphex(p.align, ==, 4096);
+    g_assert_cmphex(p.max, ==, 0);
     qtest_quit(qts);
 }
 
@@ -556,6 +573,8 @@ static void map_inbound_addr(QTestState *qts, int i, uint64_t pci,
                              uint64_t phys, uint64_t size)
 {
     uint64_t limit = pci + size - 1;
+    /* INCREASE_REGION_SIZE when the region crosses a 4 GiB boundary */
+    uint32_t ctrl1 = (limit >> 32) != (pci >> 32) ? 0x2000 : 0;
 
     qtest_writel(qts, IB(i) + LOWER_BASE, pci);
     qtest_writel(qts, IB(i) + UPPER_BASE, pci >> 32);
@@ -563,14 +582,14 @@ static void map_inbound_addr(QTestState *qts, int i, uint64_t pci,
     qtest_writel(qts, IB(i) + UPPER_LIMIT, limit >> 32);
     qtest_writel(qts, IB(i) + LOWER_TARGET, phys);
     qtest_writel(qts, IB(i) + UPPER_TARGET, phys >> 32);
-    qtest_writel(qts, IB(i) + CTRL1, 0);
+    qtest_writel(qts, IB(i) + CTRL1, ctrl1);
     qtest_writel(qts, IB(i) + CTRL2, REGION_EN);
 }
 
 /* Two BARs, assigned and enabled as a host would */
-static QTestState *loopback_start(void)
+static QTestState *loopback_start_with(const char *props)
 {
-    QTestState *qts = ep_start("");
+    QTestState *qts = ep_start(props);
 
     set_bar(qts, 0, 0x1000, 0);
     set_bar(qts, 1, 0x10000, 0);
@@ -579,6 +598,11 @@ static QTestState *loopback_start(void)
     qtest_writew(qts, DBI + PCI_COMMAND, 0x0006);
     loopback(qts, true);
     return qts;
+}
+
+static QTestState *loopback_start(void)
+{
+    return loopback_start_with("");
 }
 
 static void test_loopback_link_status(void)
@@ -647,6 +671,40 @@ static void test_translate_address_match(void)
     /* The first half of BAR1 has no region: unsupported request */
     qtest_writel(qts, WINDOW + 0x0010, 0x12345678);
     g_assert_cmphex(qtest_readl(qts, WINDOW + 0x0010), ==, 0xffffffff);
+    qtest_quit(qts);
+}
+
+/*
+ * A 64-bit 8 GiB BAR above 64 GiB, and an address-match region that
+ * crosses a 4 GiB boundary: the limit's bits above the maximum region
+ * size are the base's.
+ */
+static void test_translate_above_4g(void)
+{
+    QTestState *qts = loopback_start_with(",atu-max-region-size=0x1000000000");
+
+    set_bar(qts, 2, 8ULL << 30, 0x4);
+    qtest_writel(qts, DBI + PCI_BAR(2), 0);
+    qtest_writel(qts, DBI + PCI_BAR(3), 0x10);
+    map_outbound(qts, 0, WINDOW, 0x1100000000ULL, 0x1000);
+    map_inbound_addr(qts, 0, 0x10fff00000ULL, RAM + 0x400000, 0x200000);
+    g_assert_cmphex(qtest_readl(qts, IB(0) + UPPER_LIMIT), ==, 0x1);
+
+    qtest_writel(qts, WINDOW + 0x40, 0x4a4a4a4a);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x400000 + 0x100040), ==,
+                    0x4a4a4a4a);
+    qtest_quit(qts);
+}
+
+/* An inbound target inside the window itself must not recurse */
+static void test_loopback_into_window(void)
+{
+    QTestState *qts = loopback_start();
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, WINDOW);
+    qtest_writel(qts, WINDOW + 0x8, 0x1);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x8), ==, 0xffffffff);
     qtest_quit(qts);
 }
 
@@ -733,6 +791,10 @@ int main(int argc, char **argv)
                    test_translate_offset_and_target);
     qtest_add_func("/dw-pcie-ep/addr-space/address-match",
                    test_translate_address_match);
+    qtest_add_func("/dw-pcie-ep/addr-space/above-4g",
+                   test_translate_above_4g);
+    qtest_add_func("/dw-pcie-ep/addr-space/into-window",
+                   test_loopback_into_window);
     qtest_add_func("/dw-pcie-ep/addr-space/disabled-region",
                    test_translate_disabled_region);
     qtest_add_func("/dw-pcie-ep/addr-space/link-down", test_window_link_down);

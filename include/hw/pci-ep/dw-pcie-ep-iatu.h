@@ -70,7 +70,7 @@ typedef struct DWiATU {
 
     /* Configuration, from the controller's properties */
     uint32_t num_regions[2];
-    uint64_t region_align;      /* power of two, at least 4 KiB */
+    uint64_t region_align;      /* power of two, 4 KiB to 2 GiB */
     uint64_t max_region_size;   /* power of two, at least 4 GiB */
 } DWiATU;
 
@@ -79,7 +79,7 @@ typedef struct DWiATUBarHit {
     uint8_t func;
     uint8_t bar;
     uint64_t bar_base;
-    uint64_t bar_size;
+    uint64_t bar_mask;      /* size - 1 */
 } DWiATUBarHit;
 
 /* The result of a translation. */
