@@ -1,0 +1,484 @@
+/*
+ * The link between an endpoint controller and a host-side PCIe function
+ *
+ * See docs/link-protocol.md for the messages and include/hw/pci-ep/
+ * pcie-ep-link.h for the threading rules.
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "chardev/char-fe.h"
+#include "system/iothread.h"
+#include "hw/pci-ep/pcie-ep-link.h"
+#include "trace.h"
+
+static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
+    [PCIE_EP_LINK_HELLO] = "HELLO",
+    [PCIE_EP_LINK_CFG_RD] = "CFG_RD",
+    [PCIE_EP_LINK_CFG_WR] = "CFG_WR",
+    [PCIE_EP_LINK_MEM_RD] = "MEM_RD",
+    [PCIE_EP_LINK_MEM_WR] = "MEM_WR",
+    [PCIE_EP_LINK_CPL] = "CPL",
+    [PCIE_EP_LINK_UP] = "UP",
+    [PCIE_EP_LINK_DOWN] = "DOWN",
+    [PCIE_EP_LINK_HOT_RESET] = "HOT_RESET",
+};
+
+/*
+ * Sending
+ */
+
+static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
+                      uint16_t tag, uint32_t len, uint64_t addr,
+                      const void *payload, unsigned payload_len)
+{
+    g_autofree uint8_t *msg = g_malloc(sizeof(PCIeEPLinkHdr) + payload_len);
+    PCIeEPLinkHdr hdr = {
+        .type = type, .flags = flags, .tag = cpu_to_le16(tag),
+        .len = cpu_to_le32(len), .addr = cpu_to_le64(addr),
+    };
+    bool drop_bql = bql_locked();
+
+    memcpy(msg, &hdr, sizeof(hdr));
+    if (payload_len) {
+        memcpy(msg + sizeof(hdr), payload, payload_len);
+    }
+    trace_pcie_ep_link_send(link->name, msg_name[type], tag, addr, len);
+    /*
+     * A full socket blocks the write: never with the BQL held, or two
+     * processes writing to each other could wait on each other's BQL.
+     */
+    if (drop_bql) {
+        bql_unlock();
+    }
+    qemu_mutex_lock(&link->send_lock);
+    if (qatomic_read(&link->open)) {
+        qemu_chr_fe_write_all(&link->chr, msg,
+                              sizeof(hdr) + payload_len);
+    }
+    qemu_mutex_unlock(&link->send_lock);
+    if (drop_bql) {
+        bql_lock();
+    }
+}
+
+static void send_hello(PCIeEPLink *link)
+{
+    PCIeEPLinkHello hello = {
+        .magic = cpu_to_le32(PCIE_EP_LINK_MAGIC),
+        .version = cpu_to_le16(PCIE_EP_LINK_VERSION),
+        .role = cpu_to_le16(link->role),
+    };
+
+    link_send(link, PCIE_EP_LINK_HELLO, 0, 0, sizeof(hello), 0, &hello,
+              sizeof(hello));
+}
+
+void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                        uint64_t addr, const void *buf, unsigned len)
+{
+    uint32_t cfg = 0;
+
+    assert(type == PCIE_EP_LINK_CFG_WR || type == PCIE_EP_LINK_MEM_WR);
+    assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
+    if (!pcie_ep_link_is_up(link)) {
+        return;
+    }
+    if (type == PCIE_EP_LINK_CFG_WR) {
+        /* Config data always travels as 4 bytes. */
+        memcpy(&cfg, buf, len);
+        link_send(link, type, 0, 0, len, addr, &cfg, sizeof(cfg));
+        return;
+    }
+    link_send(link, type, 0, 0, len, addr, buf, len);
+}
+
+void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                             const void *payload, unsigned len)
+{
+    if (pcie_ep_link_is_up(link)) {
+        link_send(link, type, 0, 0, len, 0, payload, len);
+    }
+}
+
+/*
+ * Non-posted requests
+ */
+
+static int alloc_tag(PCIeEPLink *link)
+{
+    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+        if (!link->waiter[i].busy) {
+            link->waiter[i] = (PCIeEPLinkWaiter) { .busy = true };
+            return i;
+        }
+    }
+    return -1;
+}
+
+MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                              uint64_t addr, void *buf, unsigned len)
+{
+    MemTxResult res = MEMTX_ERROR;
+    bool drop_bql = bql_locked();
+    int64_t deadline;
+    PCIeEPLinkWaiter *w;
+    int tag;
+
+    assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
+    assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
+    memset(buf, 0xff, len);
+
+    qemu_mutex_lock(&link->lock);
+    tag = link->up ? alloc_tag(link) : -1;
+    qemu_mutex_unlock(&link->lock);
+    if (tag < 0) {
+        return MEMTX_ERROR;
+    }
+    w = &link->waiter[tag];
+
+    if (drop_bql) {
+        bql_unlock();
+    }
+    link_send(link, type, 0, tag, len, addr, NULL, 0);
+
+    deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + link->timeout_ms;
+    qemu_mutex_lock(&link->lock);
+    while (!w->done && link->up) {
+        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+        if (left <= 0 || !qemu_cond_timedwait(&link->cond, &link->lock,
+                                               left)) {
+            break;
+        }
+    }
+    if (w->done && w->status == PCIE_EP_LINK_CPL_SC && w->len == len) {
+        memcpy(buf, w->data, len);
+        res = MEMTX_OK;
+    } else if (!w->done && link->up) {
+        warn_report("%s: no completion for %s at 0x%" PRIx64 " within %u ms",
+                    link->name, msg_name[type], addr, link->timeout_ms);
+    }
+    /* A late completion for a timed-out tag finds it free and is dropped. */
+    w->busy = false;
+    qemu_mutex_unlock(&link->lock);
+
+    if (drop_bql) {
+        bql_lock();
+    }
+    return res;
+}
+
+/*
+ * Receiving
+ */
+
+/* The payload a message of this header carries; -1 if it is malformed */
+static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
+{
+    uint32_t len = le32_to_cpu(hdr->len);
+
+    switch (hdr->type) {
+    case PCIE_EP_LINK_HELLO:
+        return len == sizeof(PCIeEPLinkHello) ? len : -1;
+    case PCIE_EP_LINK_CFG_RD:
+        return (len == 1 || len == 2 || len == 4) ? 0 : -1;
+    case PCIE_EP_LINK_CFG_WR:
+        return (len == 1 || len == 2 || len == 4) ? 4 : -1;
+    case PCIE_EP_LINK_MEM_RD:
+        return (len && len <= PCIE_EP_LINK_MAX_PAYLOAD) ? 0 : -1;
+    case PCIE_EP_LINK_MEM_WR:
+        return (len && len <= PCIE_EP_LINK_MAX_PAYLOAD) ? len : -1;
+    case PCIE_EP_LINK_CPL:
+        return len <= PCIE_EP_LINK_MAX_PAYLOAD ? len : -1;
+    case PCIE_EP_LINK_UP:
+        return len == sizeof(PCIeEPLinkUp) ? len : -1;
+    case PCIE_EP_LINK_DOWN:
+    case PCIE_EP_LINK_HOT_RESET:
+        return len == 0 ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+static void link_fail(PCIeEPLink *link, const char *why)
+{
+    error_report("%s: %s; taking the link down", link->name, why);
+    link->rxlen = 0;
+    qemu_chr_fe_disconnect(&link->chr);
+}
+
+static bool handle_hello(PCIeEPLink *link, const PCIeEPLinkHello *hello)
+{
+    uint16_t want = link->role == PCIE_EP_LINK_ROLE_EP ?
+                    PCIE_EP_LINK_ROLE_HOST : PCIE_EP_LINK_ROLE_EP;
+
+    if (le32_to_cpu(hello->magic) != PCIE_EP_LINK_MAGIC) {
+        link_fail(link, "the peer does not speak the endpoint link protocol");
+        return false;
+    }
+    if (le16_to_cpu(hello->version) != PCIE_EP_LINK_VERSION) {
+        g_autofree char *why = g_strdup_printf(
+            "the peer speaks version %u of the link protocol, not %u",
+            le16_to_cpu(hello->version), PCIE_EP_LINK_VERSION);
+        link_fail(link, why);
+        return false;
+    }
+    if (le16_to_cpu(hello->role) != want) {
+        link_fail(link, "the peer has the same role (EP or host) as we do");
+        return false;
+    }
+    link->hello_seen = true;
+    qemu_mutex_lock(&link->lock);
+    link->up = true;
+    qemu_mutex_unlock(&link->lock);
+    info_report("%s: link partner connected", link->name);
+    if (link->ops->connected) {
+        BQL_LOCK_GUARD();
+        link->ops->connected(link->opaque, true);
+    }
+    return true;
+}
+
+static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
+                       const uint8_t *payload)
+{
+    uint16_t tag = le16_to_cpu(hdr->tag);
+    uint32_t len = le32_to_cpu(hdr->len);
+    PCIeEPLinkWaiter *w;
+
+    if (tag >= PCIE_EP_LINK_NUM_TAGS) {
+        link_fail(link, "completion with a tag out of range");
+        return;
+    }
+    qemu_mutex_lock(&link->lock);
+    w = &link->waiter[tag];
+    if (w->busy && !w->done) {
+        w->status = hdr->flags;
+        w->len = len;
+        memcpy(w->data, payload, len);
+        w->done = true;
+        qemu_cond_broadcast(&link->cond);
+    }
+    qemu_mutex_unlock(&link->lock);
+}
+
+static void send_cpl(PCIeEPLink *link, uint16_t tag, MemTxResult res,
+                     const void *data, unsigned len)
+{
+    link_send(link, PCIE_EP_LINK_CPL,
+              res == MEMTX_OK ? PCIE_EP_LINK_CPL_SC : PCIE_EP_LINK_CPL_UR,
+              tag, len, 0, data, len);
+}
+
+/* A request from the peer: runs with the BQL, like a device access. */
+static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
+                           const uint8_t *payload)
+{
+    const PCIeEPLinkOps *ops = link->ops;
+    uint16_t tag = le16_to_cpu(hdr->tag);
+    uint32_t len = le32_to_cpu(hdr->len);
+    uint64_t addr = le64_to_cpu(hdr->addr);
+    g_autofree uint8_t *data = NULL;
+    MemTxResult res = MEMTX_ERROR;
+    uint32_t val;
+
+    BQL_LOCK_GUARD();
+    switch (hdr->type) {
+    case PCIE_EP_LINK_CFG_RD:
+        val = ops->cfg_read ? ops->cfg_read(link->opaque, addr, len) : ~0u;
+        val = cpu_to_le32(val);
+        send_cpl(link, tag, ops->cfg_read ? MEMTX_OK : MEMTX_ERROR, &val,
+                 len);
+        break;
+    case PCIE_EP_LINK_CFG_WR:
+        if (ops->cfg_write) {
+            memcpy(&val, payload, sizeof(val));
+            ops->cfg_write(link->opaque, addr, le32_to_cpu(val), len);
+        }
+        break;
+    case PCIE_EP_LINK_MEM_RD:
+        data = g_malloc(len);
+        memset(data, 0xff, len);
+        if (ops->mem_read) {
+            res = ops->mem_read(link->opaque, addr, data, len);
+        }
+        send_cpl(link, tag, res, data, len);
+        break;
+    case PCIE_EP_LINK_MEM_WR:
+        if (ops->mem_write) {
+            ops->mem_write(link->opaque, addr, payload, len);
+        }
+        break;
+    default:
+        if (ops->link_event) {
+            ops->link_event(link->opaque, hdr->type, payload, len);
+        }
+        break;
+    }
+}
+
+static void handle_msg(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
+                       const uint8_t *payload)
+{
+    trace_pcie_ep_link_recv(link->name, msg_name[hdr->type],
+                            le16_to_cpu(hdr->tag), le64_to_cpu(hdr->addr),
+                            le32_to_cpu(hdr->len));
+    if (hdr->type == PCIE_EP_LINK_HELLO) {
+        handle_hello(link, (const PCIeEPLinkHello *)payload);
+    } else if (!link->hello_seen) {
+        link_fail(link, "message before HELLO");
+    } else if (hdr->type == PCIE_EP_LINK_CPL) {
+        handle_cpl(link, hdr, payload);
+    } else {
+        handle_request(link, hdr, payload);
+    }
+}
+
+static int link_can_read(void *opaque)
+{
+    PCIeEPLink *link = opaque;
+
+    return sizeof(link->rxbuf) - link->rxlen;
+}
+
+static void link_read(void *opaque, const uint8_t *buf, int size)
+{
+    PCIeEPLink *link = opaque;
+
+    assert(link->rxlen + size <= sizeof(link->rxbuf));
+    memcpy(link->rxbuf + link->rxlen, buf, size);
+    link->rxlen += size;
+
+    while (link->rxlen >= sizeof(PCIeEPLinkHdr)) {
+        PCIeEPLinkHdr hdr;
+        int64_t plen;
+        size_t total;
+
+        memcpy(&hdr, link->rxbuf, sizeof(hdr));
+        plen = payload_len(link, &hdr);
+        if (plen < 0 || (hdr.type != PCIE_EP_LINK_CPL && hdr.flags)) {
+            g_autofree char *why = g_strdup_printf(
+                "malformed message (type %u, flags 0x%x, length %u)",
+                hdr.type, hdr.flags, le32_to_cpu(hdr.len));
+            link_fail(link, why);
+            return;
+        }
+        total = sizeof(hdr) + plen;
+        if (link->rxlen < total) {
+            return;
+        }
+        handle_msg(link, &hdr, link->rxbuf + sizeof(hdr));
+        if (!link->rxlen) {
+            return;     /* link_fail() dropped the rest */
+        }
+        memmove(link->rxbuf, link->rxbuf + total, link->rxlen - total);
+        link->rxlen -= total;
+    }
+}
+
+static void link_closed(PCIeEPLink *link)
+{
+    bool was_up;
+
+    qemu_mutex_lock(&link->lock);
+    was_up = link->up;
+    link->up = false;
+    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+        if (link->waiter[i].busy && !link->waiter[i].done) {
+            link->waiter[i].status = PCIE_EP_LINK_CPL_CA;
+            link->waiter[i].done = true;
+        }
+    }
+    qemu_cond_broadcast(&link->cond);
+    qemu_mutex_unlock(&link->lock);
+    qatomic_set(&link->open, false);
+    link->rxlen = 0;
+    link->hello_seen = false;
+
+    if (was_up) {
+        warn_report("%s: link partner gone; link down", link->name);
+        if (link->ops->connected) {
+            BQL_LOCK_GUARD();
+            link->ops->connected(link->opaque, false);
+        }
+    }
+}
+
+static void link_event(void *opaque, QEMUChrEvent event)
+{
+    PCIeEPLink *link = opaque;
+
+    switch (event) {
+    case CHR_EVENT_OPENED:
+        link->rxlen = 0;
+        link->hello_seen = false;
+        qatomic_set(&link->open, true);
+        send_hello(link);
+        break;
+    case CHR_EVENT_CLOSED:
+        link_closed(link);
+        break;
+    default:
+        break;
+    }
+}
+
+bool pcie_ep_link_is_up(PCIeEPLink *link)
+{
+    return qatomic_read(&link->up);
+}
+
+bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
+                       const PCIeEPLinkOps *ops, void *opaque, Error **errp)
+{
+    static unsigned count;
+    g_autofree char *id = g_strdup_printf("pcie-ep-link-%u", count++);
+
+    if (!qemu_chr_fe_backend_connected(&link->chr)) {
+        return true;
+    }
+
+    link->name = g_strdup(name);
+    link->role = role;
+    link->ops = ops;
+    link->opaque = opaque;
+    if (!link->timeout_ms) {
+        link->timeout_ms = 2000;
+    }
+    qemu_mutex_init(&link->lock);
+    qemu_mutex_init(&link->send_lock);
+    qemu_cond_init(&link->cond);
+    link->iothread = iothread_create(id, errp);
+    if (!link->iothread) {
+        return false;
+    }
+    qemu_chr_fe_set_handlers(&link->chr, link_can_read, link_read, link_event,
+                             NULL, link,
+                             iothread_get_g_main_context(link->iothread),
+                             true);
+    return true;
+}
+
+void pcie_ep_link_cleanup(PCIeEPLink *link)
+{
+    if (!link->name) {
+        return;
+    }
+    qemu_chr_fe_deinit(&link->chr, false);
+    if (link->iothread) {
+        iothread_destroy(link->iothread);
+        link->iothread = NULL;
+    }
+    qemu_cond_destroy(&link->cond);
+    qemu_mutex_destroy(&link->send_lock);
+    qemu_mutex_destroy(&link->lock);
+    g_free(link->name);
+}

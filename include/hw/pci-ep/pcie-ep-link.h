@@ -1,0 +1,150 @@
+/*
+ * The link between an endpoint controller and a host-side PCIe function
+ *
+ * One end of a message stream over a chardev socket; the protocol is
+ * described in docs/link-protocol.md.  Both ends use this module: the
+ * endpoint controller (dw-pcie-ep) and the host side (dw-pcie-ep-link).
+ *
+ * Threading: the chardev is served by a private IOThread.  Completions
+ * wake their waiters there without the BQL; requests from the peer run
+ * there with the BQL held.  A caller waiting for a completion drops the
+ * BQL while it waits, so two processes whose vCPUs read from each other
+ * at the same time cannot deadlock.
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_PCI_EP_PCIE_EP_LINK_H
+#define HW_PCI_EP_PCIE_EP_LINK_H
+
+#include "chardev/char-fe.h"
+#include "exec/memattrs.h"
+#include "qemu/thread.h"
+
+#define PCIE_EP_LINK_VERSION        1
+#define PCIE_EP_LINK_MAGIC          0x4c455044  /* "DPEL" */
+#define PCIE_EP_LINK_MAX_PAYLOAD    4096
+#define PCIE_EP_LINK_NUM_TAGS       64
+
+typedef enum PCIeEPLinkMsgType {
+    PCIE_EP_LINK_HELLO = 1,
+    PCIE_EP_LINK_CFG_RD = 2,
+    PCIE_EP_LINK_CFG_WR = 3,
+    PCIE_EP_LINK_MEM_RD = 4,
+    PCIE_EP_LINK_MEM_WR = 5,
+    PCIE_EP_LINK_CPL = 6,
+    PCIE_EP_LINK_UP = 7,
+    PCIE_EP_LINK_DOWN = 8,
+    PCIE_EP_LINK_HOT_RESET = 9,
+    PCIE_EP_LINK_MSG_MAX,
+} PCIeEPLinkMsgType;
+
+/* Completion status, in the flags of a CPL */
+typedef enum PCIeEPLinkCplStatus {
+    PCIE_EP_LINK_CPL_SC = 0,    /* successful completion */
+    PCIE_EP_LINK_CPL_UR = 1,    /* unsupported request */
+    PCIE_EP_LINK_CPL_CA = 2,    /* completer abort */
+} PCIeEPLinkCplStatus;
+
+/* Every message starts with this header, little-endian on the wire. */
+typedef struct QEMU_PACKED PCIeEPLinkHdr {
+    uint8_t type;
+    uint8_t flags;
+    uint16_t tag;
+    uint32_t len;       /* payload bytes, or the size of a read */
+    uint64_t addr;
+} PCIeEPLinkHdr;
+
+/* HELLO payload */
+typedef struct QEMU_PACKED PCIeEPLinkHello {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t role;      /* PCIE_EP_LINK_ROLE_* of the sender */
+} PCIeEPLinkHello;
+
+#define PCIE_EP_LINK_ROLE_EP    1
+#define PCIE_EP_LINK_ROLE_HOST  2
+
+/* UP payload: what the host needs to create the function */
+typedef struct QEMU_PACKED PCIeEPLinkUp {
+    uint32_t bar_mask[6];   /* DBI2 masks: bit 0 enable, size - 1 */
+    uint32_t bar_flags[6];  /* the BAR registers' type bits */
+} PCIeEPLinkUp;
+
+/* What the owner of a link end does with the peer's requests. */
+typedef struct PCIeEPLinkOps {
+    /* All of these run with the BQL held. */
+    uint32_t (*cfg_read)(void *opaque, uint32_t addr, unsigned size);
+    void (*cfg_write)(void *opaque, uint32_t addr, uint32_t val,
+                      unsigned size);
+    MemTxResult (*mem_read)(void *opaque, uint64_t addr, void *buf,
+                            unsigned len);
+    MemTxResult (*mem_write)(void *opaque, uint64_t addr, const void *buf,
+                             unsigned len);
+    /* The peer said UP, DOWN or HOT_RESET; @payload as sent. */
+    void (*link_event)(void *opaque, PCIeEPLinkMsgType event,
+                       const void *payload, unsigned len);
+    /* The connection came up (HELLO exchanged) or went away. */
+    void (*connected)(void *opaque, bool connected);
+} PCIeEPLinkOps;
+
+typedef struct PCIeEPLinkWaiter {
+    bool busy;
+    bool done;
+    uint8_t status;
+    uint32_t len;
+    uint8_t data[PCIE_EP_LINK_MAX_PAYLOAD];
+} PCIeEPLinkWaiter;
+
+typedef struct PCIeEPLink {
+    CharFrontend chr;
+    struct IOThread *iothread;
+    const PCIeEPLinkOps *ops;
+    void *opaque;
+    char *name;
+    uint16_t role;
+    uint32_t timeout_ms;
+
+    /* Receive state: the IOThread only */
+    uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
+    size_t rxlen;
+    bool hello_seen;
+
+    /* Shared state, under @lock */
+    QemuMutex lock;
+    QemuCond cond;
+    QemuMutex send_lock;
+    bool open;          /* socket connected */
+    bool up;            /* HELLO exchanged */
+    PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
+} PCIeEPLink;
+
+/*
+ * Start serving @link->chr, which a qdev chardev property (or
+ * qemu_chr_fe_init()) has set up; returns false with @errp set if that
+ * fails, and does nothing (returning true) if there is no chardev.
+ */
+bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
+                       const PCIeEPLinkOps *ops, void *opaque, Error **errp);
+void pcie_ep_link_cleanup(PCIeEPLink *link);
+
+/* The peer is there and has said HELLO. */
+bool pcie_ep_link_is_up(PCIeEPLink *link);
+
+/*
+ * A non-posted read: waits for the completion, with the BQL dropped.
+ * On a timeout, a dead peer or an error status the buffer reads as all
+ * ones and the result is not MEMTX_OK.
+ */
+MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                              uint64_t addr, void *buf, unsigned len);
+/* A posted write (CFG_WR is posted too: ordering comes from the stream). */
+void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                        uint64_t addr, const void *buf, unsigned len);
+/* UP, DOWN and HOT_RESET */
+void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                             const void *payload, unsigned len);
+
+#endif
