@@ -24,6 +24,7 @@ static const char *const dw_pcie_ep_reg_names[DW_PCIE_EP_MMIO_COUNT] = {
     [DW_PCIE_EP_MMIO_DBI2] = "dbi2",
     [DW_PCIE_EP_MMIO_ATU] = "atu",
     [DW_PCIE_EP_MMIO_ADDR_SPACE] = "addr_space",
+    [DW_PCIE_EP_MMIO_ELBI] = "elbi",
 };
 
 void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,

@@ -24,6 +24,7 @@
 #include "hw/pci/pci_ids.h"
 #include "hw/pci/pci_regs.h"
 #include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
 #include "hw/resettable.h"
 #include "hw/core/sysbus-fdt.h"
 #include "migration/vmstate.h"
@@ -265,6 +266,11 @@ DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s)
         FIELD_EX32(pipe, PIPE_LOOPBACK_CONTROL, PIPE_LOOPBACK)) {
         return DW_PCIE_EP_LINK_LOOPBACK;
     }
+    /* The LTSSM trains when enabled, with the DLL on and a partner there. */
+    if (s->ltssm_enable && FIELD_EX32(plc, PORT_LINK_CONTROL, DLL_LINK_EN) &&
+        pcie_ep_link_is_up(&s->link)) {
+        return DW_PCIE_EP_LINK_UP;
+    }
     return DW_PCIE_EP_LINK_DOWN;
 }
 
@@ -289,7 +295,29 @@ static void update_link_status(DWPCIeEPState *s)
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
     pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
     pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
-    trace_dw_pcie_ep_link_state(state);
+}
+
+/* Tell the host when the link comes up (with the BARs) or goes down. */
+static void link_state_changed(DWPCIeEPState *s)
+{
+    DWPCIeEPLinkState old = s->link_state, now = dw_pcie_ep_link_state(s);
+    PCIeEPLinkUp up;
+
+    update_link_status(s);
+    if (now == old) {
+        return;
+    }
+    s->link_state = now;
+    trace_dw_pcie_ep_link_state(now);
+    if (now == DW_PCIE_EP_LINK_UP) {
+        for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+            up.bar_mask[bar] = cpu_to_le32(s->bar_mask[bar]);
+            up.bar_flags[bar] = cpu_to_le32(s->bar_flags[bar]);
+        }
+        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, &up, sizeof(up));
+    } else if (old == DW_PCIE_EP_LINK_UP) {
+        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_DOWN, NULL, 0);
+    }
 }
 
 /*
@@ -501,7 +529,7 @@ static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
     if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
         ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
-        update_link_status(s);
+        link_state_changed(s);
     }
 }
 
@@ -662,6 +690,49 @@ static void atu_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     dw_iatu_unrolled_write(&s->iatu, addr, val);
 }
 
+/*
+ * ELBI: the glue's LTSSM enable and link status
+ */
+
+static uint64_t elbi_read(void *opaque, hwaddr addr, unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+
+    switch (addr) {
+    case A_APP_LTSSM_CONTROL:
+        return s->ltssm_enable;
+    case A_APP_LINK_STATUS:
+        return s->link_state == DW_PCIE_EP_LINK_UP;
+    default:
+        return 0;
+    }
+}
+
+static void elbi_write(void *opaque, hwaddr addr, uint64_t val,
+                       unsigned size)
+{
+    DWPCIeEPState *s = opaque;
+
+    if (addr != A_APP_LTSSM_CONTROL) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: write to read-only or reserved "
+                      "ELBI register 0x%" HWADDR_PRIx "\n", TYPE_DW_PCIE_EP,
+                      addr);
+        return;
+    }
+    s->ltssm_enable = FIELD_EX32(val, APP_LTSSM_CONTROL, LTSSM_ENABLE);
+    link_state_changed(s);
+}
+
+static const MemoryRegionOps elbi_ops = {
+    .read = elbi_read,
+    .write = elbi_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
 static const MemoryRegionOps atu_ops = {
     .read = atu_read,
     .write = atu_write,
@@ -722,6 +793,12 @@ static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
     case DW_PCIE_EP_LINK_LOOPBACK:
         return dw_pcie_ep_inbound(s, pci_addr, buf, len, is_write);
     case DW_PCIE_EP_LINK_UP:
+        if (!is_write) {
+            return pcie_ep_link_read(&s->link, PCIE_EP_LINK_MEM_RD, pci_addr,
+                                     buf, len);
+        }
+        pcie_ep_link_write(&s->link, PCIE_EP_LINK_MEM_WR, pci_addr, buf, len);
+        return MEMTX_OK;
     case DW_PCIE_EP_LINK_DOWN:
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s at PCI address 0x%"
@@ -810,13 +887,65 @@ static const MemoryRegionOps window_ops = {
  * Device
  */
 
+/*
+ * Requests from the host over the link (BQL held)
+ */
+
+static uint32_t link_cfg_read(void *opaque, uint32_t addr, unsigned size)
+{
+    return dw_pcie_ep_host_config_read(opaque, addr, size);
+}
+
+static void link_cfg_write(void *opaque, uint32_t addr, uint32_t val,
+                           unsigned size)
+{
+    dw_pcie_ep_host_config_write(opaque, addr, val, size);
+}
+
+static MemTxResult link_mem_read(void *opaque, uint64_t addr, void *buf,
+                                 unsigned len)
+{
+    return dw_pcie_ep_inbound(opaque, addr, buf, len, false);
+}
+
+static MemTxResult link_mem_write(void *opaque, uint64_t addr,
+                                  const void *buf, unsigned len)
+{
+    return dw_pcie_ep_inbound(opaque, addr, (void *)buf, len, true);
+}
+
+static void link_event(void *opaque, PCIeEPLinkMsgType event,
+                       const void *payload, unsigned len)
+{
+    if (event == PCIE_EP_LINK_HOT_RESET) {
+        qemu_log_mask(LOG_UNIMP, "%s: hot reset from the host is not "
+                      "modelled\n", TYPE_DW_PCIE_EP);
+    }
+}
+
+static void link_connected(void *opaque, bool connected)
+{
+    link_state_changed(opaque);
+}
+
+static const PCIeEPLinkOps dw_pcie_ep_link_ops = {
+    .cfg_read = link_cfg_read,
+    .cfg_write = link_cfg_write,
+    .mem_read = link_mem_read,
+    .mem_write = link_mem_write,
+    .link_event = link_event,
+    .connected = link_connected,
+};
+
 static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
 {
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
+    s->ltssm_enable = s->ltssm_enable_at_reset;
     init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
+    link_state_changed(s);
     trace_dw_pcie_ep_reset();
 }
 
@@ -873,6 +1002,8 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                           "dw-pcie-ep.atu", atu_space_size(s));
     memory_region_init_io(&s->addr_space, OBJECT(s), &window_ops, s,
                           "dw-pcie-ep.addr_space", s->addr_space_size);
+    memory_region_init_io(&s->elbi, OBJECT(s), &elbi_ops, s,
+                          "dw-pcie-ep.elbi", DW_PCIE_EP_ELBI_SIZE);
     /*
      * The re-entrancy guard stays on: a loopback TLP whose inbound target
      * is one of this device's own regions (the window itself, say) fails
@@ -883,16 +1014,20 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->dbi2);
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
+    sysbus_init_mmio(sbd, &s->elbi);
 
     address_space_init(&s->dma_as,
                        s->dma_mr ? s->dma_mr : get_system_memory(),
                        "dw-pcie-ep.dma");
+    pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
+                      &dw_pcie_ep_link_ops, s, errp);
 }
 
 static void dw_pcie_ep_unrealize(DeviceState *dev)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
 
+    pcie_ep_link_cleanup(&s->link);
     address_space_destroy(&s->dma_as);
 }
 
@@ -908,6 +1043,7 @@ static const VMStateDescription vmstate_dw_pcie_ep = {
         VMSTATE_UINT32(rom_mask, DWPCIeEPState),
         VMSTATE_STRUCT(iatu, DWPCIeEPState, 1, vmstate_dw_iatu, DWiATU),
         VMSTATE_UINT32(atu_viewport, DWPCIeEPState),
+        VMSTATE_BOOL(ltssm_enable, DWPCIeEPState),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -933,6 +1069,11 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_UINT8("num-lanes", DWPCIeEPState, num_lanes, 4),
     DEFINE_PROP_LINK("memory", DWPCIeEPState, dma_mr, TYPE_MEMORY_REGION,
                      MemoryRegion *),
+    DEFINE_PROP_CHR("chardev", DWPCIeEPState, link.chr),
+    DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
+                       2000),
+    DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
+                     false),
 };
 
 static void dw_pcie_ep_instance_init(Object *obj)

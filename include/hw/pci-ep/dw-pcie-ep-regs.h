@@ -67,6 +67,17 @@ REG32(PL_CHK_REG_CONTROL_STATUS, 0xb20)
 #define DW_LTSSM_L0             0x11
 #define DW_LTSSM_LPBK_ACTIVE    0x1c
 
+/*
+ * ELBI: the SoC glue's registers.  Real glues hold an LTSSM enable that
+ * their start_link() sets; the generic platform driver has none, so the
+ * model's is set by whoever starts the link (the lab's EP script), or
+ * at reset with ltssm-enable=on.
+ */
+REG32(APP_LTSSM_CONTROL, 0x0)
+    FIELD(APP_LTSSM_CONTROL, LTSSM_ENABLE, 0, 1)
+REG32(APP_LINK_STATUS, 0x4)
+    FIELD(APP_LINK_STATUS, LINK_UP, 0, 1)
+
 /* DBI2: the BAR masks behind the BAR registers */
 #define DW_PCIE_EP_DBI2_BAR0        0x10
 #define DW_PCIE_EP_DBI2_ROM         0x30

@@ -14,6 +14,7 @@
 #include "system/memory.h"
 #include "hw/pci-ep/dw-pcie-ep-iatu.h"
 #include "hw/pci-ep/dw-pcie-ep-regs.h"
+#include "hw/pci-ep/pcie-ep-link.h"
 
 #define TYPE_DW_PCIE_EP "dw-pcie-ep"
 OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPState, DW_PCIE_EP)
@@ -24,11 +25,13 @@ enum {
     DW_PCIE_EP_MMIO_DBI2,
     DW_PCIE_EP_MMIO_ATU,
     DW_PCIE_EP_MMIO_ADDR_SPACE,
+    DW_PCIE_EP_MMIO_ELBI,
     DW_PCIE_EP_MMIO_COUNT,
 };
 
 #define DW_PCIE_EP_DBI_SIZE         0x1000
 #define DW_PCIE_EP_DBI2_SIZE        0x1000
+#define DW_PCIE_EP_ELBI_SIZE        0x1000
 
 /* The state of the link, as the LTSSM would report it */
 typedef enum DWPCIeEPLinkState {
@@ -44,6 +47,7 @@ struct DWPCIeEPState {
     MemoryRegion dbi2;
     MemoryRegion atu;
     MemoryRegion addr_space;
+    MemoryRegion elbi;
     /* Where inbound TLPs land: the EP's DMA address space */
     AddressSpace dma_as;
     MemoryRegion *dma_mr;
@@ -69,6 +73,11 @@ struct DWPCIeEPState {
     DWiATU iatu;
     uint32_t atu_viewport;
 
+    /* The link to the host, and the glue's LTSSM enable (ELBI) */
+    PCIeEPLink link;
+    bool ltssm_enable;
+    DWPCIeEPLinkState link_state;
+
     /* Properties */
     uint16_t vendor_id;
     uint16_t device_id;
@@ -77,6 +86,7 @@ struct DWPCIeEPState {
     uint64_t addr_space_size;
     uint8_t max_link_speed;
     uint8_t num_lanes;
+    bool ltssm_enable_at_reset;
 };
 
 /* The function's configuration space as the host sees it (the link). */

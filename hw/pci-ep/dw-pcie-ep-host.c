@@ -1,0 +1,407 @@
+/*
+ * The host side of the endpoint link: dw-pcie-ep-link and the
+ * dw-pcie-ep-function it hot-plugs
+ *
+ *   -chardev socket,id=link0,path=ep.sock,reconnect-ms=500
+ *   -device pcie-root-port,id=rp0,chassis=1,slot=1
+ *   -device dw-pcie-ep-link,chardev=link0,port=rp0
+ *
+ * dw-pcie-ep-link is a device without a bus: it has no registers of its
+ * own, only the link and the slot it plugs the function into.
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/timer.h"
+#include "hw/qdev-properties-system.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_bridge.h"
+#include "hw/pci/pcie.h"
+#include "hw/qdev-core.h"
+#include "hw/qdev-properties.h"
+#include "system/dma.h"
+#include "hw/pci-ep/dw-pcie-ep-host.h"
+#include "hw/pci-ep/dw-pcie-ep-regs.h"
+#include "trace.h"
+
+#define PLUG_RETRY_MS   500
+
+/*
+ * The function: configuration space and BARs forwarded to the endpoint
+ */
+
+static uint32_t function_config_read(PCIDevice *pdev, uint32_t addr, int len)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
+    uint32_t val = ~0u;
+
+    if (!fn->down) {
+        pcie_ep_link_read(&fn->port->link, PCIE_EP_LINK_CFG_RD, addr, &val,
+                          len);
+        val = le32_to_cpu(val);
+    }
+    return extract32(val, 0, len * 8);
+}
+
+/*
+ * The endpoint holds the configuration space; QEMU's copy is kept too, so
+ * that it maps the BARs and enables bus mastering as the host asks.
+ */
+static void function_config_write(PCIDevice *pdev, uint32_t addr,
+                                  uint32_t val, int len)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
+    uint32_t le = cpu_to_le32(val);
+
+    if (!fn->down) {
+        pcie_ep_link_write(&fn->port->link, PCIE_EP_LINK_CFG_WR, addr, &le,
+                           len);
+    }
+    pci_default_write_config(pdev, addr, val, len);
+}
+
+static uint64_t bar_access_addr(DWPCIeEPFunctionBar *bar, hwaddr offset)
+{
+    return pci_get_bar_addr(PCI_DEVICE(bar->fn), bar->index) + offset;
+}
+
+static uint64_t function_bar_read(void *opaque, hwaddr offset, unsigned size)
+{
+    DWPCIeEPFunctionBar *bar = opaque;
+    uint64_t val = ~0ull;
+
+    if (!bar->fn->down) {
+        pcie_ep_link_read(&bar->fn->port->link, PCIE_EP_LINK_MEM_RD,
+                          bar_access_addr(bar, offset), &val, size);
+    }
+    return le64_to_cpu(val) & MAKE_64BIT_MASK(0, size * 8);
+}
+
+static void function_bar_write(void *opaque, hwaddr offset, uint64_t val,
+                               unsigned size)
+{
+    DWPCIeEPFunctionBar *bar = opaque;
+    uint64_t le = cpu_to_le64(val);
+
+    if (!bar->fn->down) {
+        pcie_ep_link_write(&bar->fn->port->link, PCIE_EP_LINK_MEM_WR,
+                           bar_access_addr(bar, offset), &le, size);
+    }
+}
+
+static const MemoryRegionOps function_bar_ops = {
+    .read = function_bar_read,
+    .write = function_bar_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+/* The BARs the endpoint's DBI2 masks describe, sized as the host sees. */
+static void function_register_bars(DWPCIeEPFunction *fn)
+{
+    PCIDevice *pdev = PCI_DEVICE(fn);
+
+    for (int i = 0; i < DW_PCIE_EP_NUM_BARS; i++) {
+        uint32_t mask = le32_to_cpu(fn->bars.bar_mask[i]);
+        uint32_t flags = le32_to_cpu(fn->bars.bar_flags[i]);
+        bool is64 = (flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
+                    PCI_BASE_ADDRESS_MEM_TYPE_64 && i < 5;
+        uint64_t size_mask;
+        g_autofree char *name = NULL;
+
+        if (!(mask & DW_PCIE_EP_BAR_MASK_ENABLE)) {
+            continue;
+        }
+        flags &= flags & PCI_BASE_ADDRESS_SPACE_IO ? 0x1 : 0xf;
+        size_mask = mask | (flags & PCI_BASE_ADDRESS_SPACE_IO ? 0x3 : 0xf);
+        if (is64) {
+            size_mask = deposit64(size_mask, 32, 32,
+                                  le32_to_cpu(fn->bars.bar_mask[i + 1]));
+        }
+        name = g_strdup_printf("dw-pcie-ep-function.bar%d", i);
+        fn->bar[i] = (DWPCIeEPFunctionBar) { .fn = fn, .index = i };
+        memory_region_init_io(&fn->bar[i].mr, OBJECT(fn), &function_bar_ops,
+                              &fn->bar[i], name, size_mask + 1);
+        pci_register_bar(pdev, i, flags, &fn->bar[i].mr);
+        if (is64) {
+            i++;
+        }
+    }
+}
+
+static void function_realize(PCIDevice *pdev, Error **errp)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
+
+    if (!fn->port) {
+        error_setg(errp, "%s is created by %s at link-up, not by hand",
+                   TYPE_DW_PCIE_EP_FUNCTION, TYPE_DW_PCIE_EP_LINK);
+        return;
+    }
+    /* The endpoint's PCIe capability is at the same offset. */
+    if (pcie_endpoint_cap_init(pdev, DW_PCIE_EP_PCIE_CAP) < 0) {
+        error_setg(errp, "could not add the PCIe capability");
+        return;
+    }
+    function_register_bars(fn);
+}
+
+static void function_exit(PCIDevice *pdev)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
+
+    if (fn->port && fn->port->function == fn) {
+        fn->port->function = NULL;
+        /* The slot is free: plug again if the link came back meanwhile. */
+        timer_mod(fn->port->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
+    }
+}
+
+static void function_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = function_realize;
+    k->exit = function_exit;
+    k->config_read = function_config_read;
+    k->config_write = function_config_write;
+    dc->desc = "The endpoint's function, as seen over a dw-pcie-ep link";
+    dc->user_creatable = false;
+    dc->hotpluggable = true;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+/*
+ * The link port: plugs and unplugs the function
+ */
+
+static PCIBus *port_secondary_bus(DWPCIeEPLinkPort *lp, Error **errp)
+{
+    Object *port = object_resolve_path_component(
+        machine_get_container("peripheral"), lp->port);
+
+    if (!port || !object_dynamic_cast(port, TYPE_PCI_BRIDGE)) {
+        error_setg(errp, "%s: port '%s' is not a PCIe port device",
+                   TYPE_DW_PCIE_EP_LINK, lp->port);
+        return NULL;
+    }
+    return pci_bridge_get_sec_bus(PCI_BRIDGE(port));
+}
+
+static void port_plug_function(DWPCIeEPLinkPort *lp)
+{
+    Error *err = NULL;
+    PCIBus *bus;
+    DeviceState *dev;
+
+    bus = port_secondary_bus(lp, &err);
+    if (!bus) {
+        error_report_err(err);
+        return;
+    }
+    dev = qdev_new(TYPE_DW_PCIE_EP_FUNCTION);
+    DW_PCIE_EP_FUNCTION(dev)->port = lp;
+    DW_PCIE_EP_FUNCTION(dev)->bars = lp->up;
+    qdev_prop_set_int32(dev, "addr", PCI_DEVFN(0, 0));
+    lp->function = DW_PCIE_EP_FUNCTION(dev);
+    if (!qdev_realize_and_unref(dev, BUS(bus), &err)) {
+        lp->function = NULL;
+        error_reportf_err(err, "%s: could not plug the endpoint's function: ",
+                          TYPE_DW_PCIE_EP_LINK);
+        return;
+    }
+    info_report("%s: endpoint function plugged into %s", TYPE_DW_PCIE_EP_LINK,
+                lp->port);
+}
+
+/*
+ * Link down: the guest is asked to remove the function, which has already
+ * stopped answering (all ones), as after a surprise removal.
+ */
+static void port_unplug_function(DWPCIeEPLinkPort *lp)
+{
+    Error *err = NULL;
+
+    if (lp->unplug_requested) {
+        return;
+    }
+    lp->unplug_requested = true;
+    qdev_unplug(DEVICE(lp->function), &err);
+    if (err) {
+        error_reportf_err(err, "%s: could not unplug the endpoint's "
+                          "function: ", TYPE_DW_PCIE_EP_LINK);
+    }
+}
+
+/* Make the slot follow the link, from the main loop. */
+static void port_sync(void *opaque)
+{
+    DWPCIeEPLinkPort *lp = opaque;
+
+    if (lp->function && (!lp->link_up || lp->function->down)) {
+        port_unplug_function(lp);
+        if (lp->link_up) {
+            /* An old function is still going away: try again later. */
+            timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                      PLUG_RETRY_MS);
+        }
+        return;
+    }
+    if (lp->link_up && !lp->function) {
+        lp->unplug_requested = false;
+        port_plug_function(lp);
+    }
+}
+
+static void port_set_link(DWPCIeEPLinkPort *lp, bool up)
+{
+    lp->link_up = up;
+    if (lp->function && !up) {
+        lp->function->down = true;
+    }
+    timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
+}
+
+static void port_link_event(void *opaque, PCIeEPLinkMsgType event,
+                            const void *payload, unsigned len)
+{
+    DWPCIeEPLinkPort *lp = opaque;
+
+    switch (event) {
+    case PCIE_EP_LINK_UP:
+        memcpy(&lp->up, payload, sizeof(lp->up));
+        info_report("%s: endpoint link up", TYPE_DW_PCIE_EP_LINK);
+        if (lp->function) {
+            lp->function->down = true;  /* a new link: a new function */
+        }
+        port_set_link(lp, true);
+        break;
+    case PCIE_EP_LINK_DOWN:
+        info_report("%s: endpoint link down", TYPE_DW_PCIE_EP_LINK);
+        port_set_link(lp, false);
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: unexpected link event %u\n",
+                      TYPE_DW_PCIE_EP_LINK, event);
+        break;
+    }
+}
+
+static void port_connected(void *opaque, bool connected)
+{
+    DWPCIeEPLinkPort *lp = opaque;
+
+    if (!connected && lp->link_up) {
+        port_set_link(lp, false);
+    }
+}
+
+/* The endpoint's memory requests run on the function's bus-master AS. */
+static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
+                                   void *buf, unsigned len,
+                                   DMADirection dir)
+{
+    PCIDevice *pdev = lp->function ? PCI_DEVICE(lp->function) : NULL;
+    MemTxAttrs attrs = MEMTXATTRS_UNSPECIFIED;
+
+    if (!pdev || lp->function->down) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: endpoint request at 0x%" PRIx64
+                      " with no function plugged\n", TYPE_DW_PCIE_EP_LINK,
+                      addr);
+        return MEMTX_DECODE_ERROR;
+    }
+    attrs.requester_id = pci_requester_id(pdev);
+    return pci_dma_rw(pdev, addr, buf, len, dir, attrs);
+}
+
+static MemTxResult port_mem_read(void *opaque, uint64_t addr, void *buf,
+                                 unsigned len)
+{
+    return port_mem_access(opaque, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
+}
+
+static MemTxResult port_mem_write(void *opaque, uint64_t addr,
+                                  const void *buf, unsigned len)
+{
+    return port_mem_access(opaque, addr, (void *)buf, len,
+                           DMA_DIRECTION_FROM_DEVICE);
+}
+
+static const PCIeEPLinkOps port_link_ops = {
+    .mem_read = port_mem_read,
+    .mem_write = port_mem_write,
+    .link_event = port_link_event,
+    .connected = port_connected,
+};
+
+static void port_realize(DeviceState *dev, Error **errp)
+{
+    DWPCIeEPLinkPort *lp = DW_PCIE_EP_LINK(dev);
+
+    if (!qemu_chr_fe_backend_connected(&lp->link.chr) || !lp->port) {
+        error_setg(errp, "%s needs chardev= and port=", TYPE_DW_PCIE_EP_LINK);
+        return;
+    }
+    lp->sync_timer = timer_new_ms(QEMU_CLOCK_REALTIME, port_sync, lp);
+    pcie_ep_link_init(&lp->link, TYPE_DW_PCIE_EP_LINK,
+                      PCIE_EP_LINK_ROLE_HOST, &port_link_ops, lp, errp);
+}
+
+static void port_unrealize(DeviceState *dev)
+{
+    DWPCIeEPLinkPort *lp = DW_PCIE_EP_LINK(dev);
+
+    pcie_ep_link_cleanup(&lp->link);
+    if (lp->sync_timer) {
+        timer_free(lp->sync_timer);
+        lp->sync_timer = NULL;
+    }
+}
+
+static const Property port_properties[] = {
+    DEFINE_PROP_CHR("chardev", DWPCIeEPLinkPort, link.chr),
+    DEFINE_PROP_STRING("port", DWPCIeEPLinkPort, port),
+    DEFINE_PROP_UINT32("timeout-ms", DWPCIeEPLinkPort, link.timeout_ms, 2000),
+};
+
+static void port_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+
+    dc->desc = "Host side of a link to a dw-pcie-ep endpoint controller";
+    dc->realize = port_realize;
+    dc->unrealize = port_unrealize;
+    device_class_set_props(dc, port_properties);
+    set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);
+}
+
+static const TypeInfo dw_pcie_ep_host_types[] = {
+    {
+        .name = TYPE_DW_PCIE_EP_FUNCTION,
+        .parent = TYPE_PCI_DEVICE,
+        .instance_size = sizeof(DWPCIeEPFunction),
+        .class_init = function_class_init,
+        .interfaces = (const InterfaceInfo[]) {
+            { INTERFACE_PCIE_DEVICE },
+            { }
+        },
+    },
+    {
+        .name = TYPE_DW_PCIE_EP_LINK,
+        .parent = TYPE_DEVICE,
+        .instance_size = sizeof(DWPCIeEPLinkPort),
+        .class_init = port_class_init,
+    },
+};
+
+DEFINE_TYPES(dw_pcie_ep_host_types)
