@@ -34,8 +34,8 @@ cfs=/sys/kernel/config/pci_ep
 fn=$cfs/functions/pci_epf_test/func1
 if mkdir "$fn" &&
    echo 0x104c >"$fn/vendorid" && echo 0xb500 >"$fn/deviceid" &&
-   echo 32 >"$fn/msi_interrupts" && echo 8 >"$fn/msix_interrupts"; then
-    lab_report ok epf-create "pci_epf_test func1 (104c:b500, 32 MSI, 8 MSI-X)"
+   echo 32 >"$fn/msi_interrupts" && echo 2048 >"$fn/msix_interrupts"; then
+    lab_report ok epf-create "pci_epf_test func1 (104c:b500, 32 MSI, 2048 MSI-X)"
 else
     lab_report fail epf-create "could not create pci_epf_test over configfs"
     exit 1
@@ -53,6 +53,28 @@ if echo 1 >"$cfs/controllers/$epc/start"; then
 else
     lab_report fail start "starting $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
     exit 1
+fi
+
+# The CPU address of the controller's reg entry named $1
+reg_addr() {
+    i=0
+    for n in $(tr '\0' ' ' <"$node/reg-names"); do
+        [ "$n" = "$1" ] && break
+        i=$((i + 1))
+    done
+    [ "$n" = "$1" ] || return 1
+    echo "0x$(od -A n -t x1 -j $((i * 16)) -N 8 "$node/reg" | tr -d ' \n')"
+}
+
+# The generic driver's start_link() is empty: do what a SoC glue driver
+# does there and enable the LTSSM (the model's ELBI register).
+if elbi=$(reg_addr elbi); then
+    devmem "$elbi" 32 1
+    if lab_wait_for 30 sh -c "[ \$(devmem $((elbi + 4)) 32) = 0x00000001 ]"; then
+        lab_report ok link-up "LTSSM enabled, link up"
+    else
+        lab_report missing link-up "LTSSM enabled, but no host on the link after 30s"
+    fi
 fi
 
 # pci-epf-test sets the function up in the background of the link and
