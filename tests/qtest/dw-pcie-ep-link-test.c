@@ -223,6 +223,57 @@ static void test_ep_to_host(void)
     lab_stop(&lab);
 }
 
+typedef struct CrossReads {
+    QTestState *qts;
+    uint64_t addr;
+    uint32_t want;
+    int bad;
+} CrossReads;
+
+static gpointer cross_reads(gpointer opaque)
+{
+    CrossReads *c = opaque;
+
+    for (int i = 0; i < 2000; i++) {
+        c->bad += qtest_readl(c->qts, c->addr) != c->want;
+    }
+    return NULL;
+}
+
+/*
+ * Both sides read from each other at the same time, each holding its
+ * BQL when it starts: no read may end in a completion timeout.
+ */
+static void test_cross_reads(void)
+{
+    Lab lab;
+    CrossReads host_side, ep_side;
+    GThread *a, *b;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    qtest_writel(lab.host, CFG(1, 0, 0x10), HOST_BAR0);
+    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    qtest_writel(lab.ep, OB(0) + 0x08, WINDOW);
+    qtest_writel(lab.ep, OB(0) + 0x0c, 0);
+    qtest_writel(lab.ep, OB(0) + 0x10, WINDOW + 0xfff);
+    qtest_writel(lab.ep, OB(0) + 0x14, RAM + 0x200000);
+    qtest_writel(lab.ep, OB(0) + 0x18, 0);
+    qtest_writel(lab.ep, OB(0) + 0x04, 0x80000000);
+    qtest_writel(lab.ep, RAM + 0x100020, 0x11111111);
+    qtest_writel(lab.host, RAM + 0x200020, 0x22222222);
+
+    host_side = (CrossReads) { lab.host, HOST_BAR0 + 0x20, 0x11111111 };
+    ep_side = (CrossReads) { lab.ep, WINDOW + 0x20, 0x22222222 };
+    a = g_thread_new("host-reads", cross_reads, &host_side);
+    b = g_thread_new("ep-reads", cross_reads, &ep_side);
+    g_thread_join(a);
+    g_thread_join(b);
+    g_assert_cmpint(host_side.bad, ==, 0);
+    g_assert_cmpint(ep_side.bad, ==, 0);
+    lab_stop(&lab);
+}
+
 /* The EP process dies: the host keeps running, the function reads ~0 */
 static void test_link_down(void)
 {
@@ -283,6 +334,7 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep-link/config", test_config_round_trip);
     qtest_add_func("/dw-pcie-ep-link/bar", test_bar_round_trip);
     qtest_add_func("/dw-pcie-ep-link/ep-to-host", test_ep_to_host);
+    qtest_add_func("/dw-pcie-ep-link/cross-reads", test_cross_reads);
     qtest_add_func("/dw-pcie-ep-link/link-down", test_link_down);
     qtest_add_func("/dw-pcie-ep-link/host-dies", test_host_dies);
     qtest_add_func("/dw-pcie-ep-link/ltssm-disable", test_ltssm_disable);
