@@ -12,6 +12,8 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "libqtest.h"
 
 /* EP side: see dw-pcie-ep-test.c for the platform bus layout */
@@ -274,6 +276,77 @@ static void test_cross_reads(void)
     lab_stop(&lab);
 }
 
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    g_assert(fd >= 0);
+    g_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), ==, 0);
+    return fd;
+}
+
+/* Read until the peer closes the socket; false if it stays open */
+static bool peer_closes(int fd)
+{
+    char buf[256];
+
+    for (int i = 0; i < 500; i++) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (n == 0) {
+            return true;
+        }
+        g_usleep(10 * 1000);
+    }
+    return false;
+}
+
+/*
+ * A peer that does not speak the protocol, or breaks it after HELLO,
+ * gets disconnected; the EP keeps running with its link down.
+ */
+static void test_malformed(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "link.sock", NULL);
+    /* HELLO, magic "DPEL", version 1, role host */
+    const uint8_t hello[] = {
+        1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0x44, 0x50, 0x45, 0x4c, 1, 0, 2, 0,
+    };
+    /* An unknown message type */
+    const uint8_t bogus[16] = { 0x42 };
+    QTestState *ep;
+    int fd;
+
+    ep = qtest_initf("-M virt,gic-version=3 -nic none "
+                     "-chardev socket,id=link,path=%s,server=on,wait=off "
+                     "-device dw-pcie-ep,id=ep,chardev=link,ltssm-enable=on",
+                     sock);
+
+    fd = connect_unix(sock);
+    g_assert_cmpint(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), ==, 18);
+    g_assert(peer_closes(fd));
+    close(fd);
+
+    fd = connect_unix(sock);
+    g_assert_cmpint(send(fd, hello, sizeof(hello), 0), ==, sizeof(hello));
+    /* A well-behaved host: the link trains */
+    g_assert(wait_for(ep, ELBI + 4, 1, 1, false));
+    g_assert_cmpint(send(fd, bogus, sizeof(bogus), 0), ==, sizeof(bogus));
+    g_assert(peer_closes(fd));
+    close(fd);
+
+    /* Still alive, link down */
+    g_assert(wait_for(ep, ELBI + 4, 1, 0, false));
+    g_assert_cmphex(qtest_readw(ep, DBI), ==, 0x16c3);
+    qtest_quit(ep);
+    unlink(sock);
+    rmdir(dir);
+}
+
 /* The EP process dies: the host keeps running, the function reads ~0 */
 static void test_link_down(void)
 {
@@ -338,5 +411,6 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep-link/link-down", test_link_down);
     qtest_add_func("/dw-pcie-ep-link/host-dies", test_host_dies);
     qtest_add_func("/dw-pcie-ep-link/ltssm-disable", test_ltssm_disable);
+    qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     return g_test_run();
 }
