@@ -124,6 +124,26 @@ static void lab_link_up(Lab *lab)
                       false));
 }
 
+/* The host's firmware: BAR0 assigned, memory and bus mastering on */
+static void host_enable_function(Lab *lab)
+{
+    qtest_writel(lab->host, CFG(1, 0, 0x10), HOST_BAR0);
+    qtest_writew(lab->host, CFG(1, 0, 0x04), 0x0006);
+}
+
+/* The EP's driver: the first page of the window onto host RAM + 2 MiB */
+static void ep_map_window(Lab *lab)
+{
+    qtest_writel(lab->ep, OB(0) + 0x08, WINDOW);
+    qtest_writel(lab->ep, OB(0) + 0x0c, 0);
+    qtest_writel(lab->ep, OB(0) + 0x10, WINDOW + 0xfff);
+    qtest_writel(lab->ep, OB(0) + 0x20, 0);
+    qtest_writel(lab->ep, OB(0) + 0x14, RAM + 0x200000);
+    qtest_writel(lab->ep, OB(0) + 0x18, 0);
+    qtest_writel(lab->ep, OB(0) + 0x00, 0);
+    qtest_writel(lab->ep, OB(0) + 0x04, 0x80000000);
+}
+
 static void lab_stop(Lab *lab)
 {
     if (lab->ep) {
@@ -200,17 +220,9 @@ static void test_ep_to_host(void)
 
     lab_start(&lab);
     lab_link_up(&lab);
-    qtest_writel(lab.host, CFG(1, 0, 0x10), HOST_BAR0);
-    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    host_enable_function(&lab);
 
-    qtest_writel(lab.ep, OB(0) + 0x08, WINDOW);
-    qtest_writel(lab.ep, OB(0) + 0x0c, 0);
-    qtest_writel(lab.ep, OB(0) + 0x10, WINDOW + 0xfff);
-    qtest_writel(lab.ep, OB(0) + 0x20, 0);
-    qtest_writel(lab.ep, OB(0) + 0x14, RAM + 0x200000);
-    qtest_writel(lab.ep, OB(0) + 0x18, 0);
-    qtest_writel(lab.ep, OB(0) + 0x00, 0);
-    qtest_writel(lab.ep, OB(0) + 0x04, 0x80000000);
+    ep_map_window(&lab);
 
     qtest_writel(lab.ep, WINDOW + 0x40, 0x00000021);
     /* A read after the posted write sees it: PCIe ordering */
@@ -254,14 +266,8 @@ static void test_cross_reads(void)
 
     lab_start(&lab);
     lab_link_up(&lab);
-    qtest_writel(lab.host, CFG(1, 0, 0x10), HOST_BAR0);
-    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
-    qtest_writel(lab.ep, OB(0) + 0x08, WINDOW);
-    qtest_writel(lab.ep, OB(0) + 0x0c, 0);
-    qtest_writel(lab.ep, OB(0) + 0x10, WINDOW + 0xfff);
-    qtest_writel(lab.ep, OB(0) + 0x14, RAM + 0x200000);
-    qtest_writel(lab.ep, OB(0) + 0x18, 0);
-    qtest_writel(lab.ep, OB(0) + 0x04, 0x80000000);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
     qtest_writel(lab.ep, RAM + 0x100020, 0x11111111);
     qtest_writel(lab.host, RAM + 0x200020, 0x22222222);
 
@@ -354,8 +360,7 @@ static void test_link_down(void)
 
     lab_start(&lab);
     lab_link_up(&lab);
-    qtest_writel(lab.host, CFG(1, 0, 0x10), HOST_BAR0);
-    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    host_enable_function(&lab);
 
     qtest_quit(lab.ep);
     lab.ep = NULL;
