@@ -16,6 +16,7 @@
 #include "qemu/timer.h"
 #include "chardev/char-fe.h"
 #include "system/iothread.h"
+#include "system/runstate.h"
 #include "hw/pci-ep/pcie-ep-link.h"
 #include "trace.h"
 
@@ -384,7 +385,8 @@ static void link_read(void *opaque, const uint8_t *buf, int size)
     }
 }
 
-static void link_closed(PCIeEPLink *link)
+/* No completion will come: wake every waiter with a Completer Abort. */
+static bool link_fail_waiters(PCIeEPLink *link)
 {
     bool was_up;
 
@@ -400,6 +402,13 @@ static void link_closed(PCIeEPLink *link)
     qemu_cond_broadcast(&link->cond);
     qemu_mutex_unlock(&link->lock);
     qatomic_set(&link->open, false);
+    return was_up;
+}
+
+static void link_closed(PCIeEPLink *link)
+{
+    bool was_up = link_fail_waiters(link);
+
     link->rxlen = 0;
     link->hello_seen = false;
 
@@ -429,6 +438,21 @@ static void link_event(void *opaque, QEMUChrEvent event)
     default:
         break;
     }
+}
+
+/*
+ * QEMU is shutting down: stop serving the socket before the chardev is
+ * finalized, which is not safe while the IOThread still runs its
+ * reconnect timer or handlers.  The IOThread may be waiting for the BQL.
+ */
+static void link_shutdown(Notifier *n, void *data)
+{
+    PCIeEPLink *link = container_of(n, PCIeEPLink, shutdown);
+
+    bql_unlock();
+    iothread_stop(link->iothread);
+    bql_lock();
+    link_fail_waiters(link);
 }
 
 bool pcie_ep_link_is_up(PCIeEPLink *link)
@@ -464,6 +488,8 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
                              NULL, link,
                              iothread_get_g_main_context(link->iothread),
                              true);
+    link->shutdown.notify = link_shutdown;
+    qemu_register_shutdown_notifier(&link->shutdown);
     return true;
 }
 
@@ -471,6 +497,10 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
 {
     if (!link->name) {
         return;
+    }
+    notifier_remove(&link->shutdown);
+    if (link->iothread) {
+        iothread_stop(link->iothread);
     }
     qemu_chr_fe_deinit(&link->chr, false);
     if (link->iothread) {

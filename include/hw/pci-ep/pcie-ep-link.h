@@ -21,6 +21,7 @@
 
 #include "chardev/char-fe.h"
 #include "exec/memattrs.h"
+#include "qemu/notify.h"
 #include "qemu/thread.h"
 
 #define PCIE_EP_LINK_VERSION        1
@@ -106,6 +107,9 @@ typedef struct PCIeEPLink {
     char *name;
     uint16_t role;
     uint32_t timeout_ms;
+
+    /* Stops the IOThread before QEMU tears the chardev down */
+    Notifier shutdown;
 
     /* Receive state: the IOThread only */
     uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
