@@ -61,11 +61,12 @@ static void function_config_write(PCIDevice *pdev, uint32_t addr,
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
     uint32_t le = cpu_to_le32(val);
 
+    /* QEMU's copy first: the send below may drop the BQL. */
+    pci_default_write_config(pdev, addr, val, len);
     if (!fn->down) {
         pcie_ep_link_write(&fn->port->link, PCIE_EP_LINK_CFG_WR, addr, &le,
                            len);
     }
-    pci_default_write_config(pdev, addr, val, len);
 }
 
 static uint64_t bar_access_addr(DWPCIeEPFunctionBar *bar, hwaddr offset)
@@ -113,19 +114,31 @@ static void function_register_bars(DWPCIeEPFunction *fn)
     for (int i = 0; i < DW_PCIE_EP_NUM_BARS; i++) {
         uint32_t mask = le32_to_cpu(fn->bars.bar_mask[i]);
         uint32_t flags = le32_to_cpu(fn->bars.bar_flags[i]);
-        bool is64 = (flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
-                    PCI_BASE_ADDRESS_MEM_TYPE_64 && i < 5;
+        bool io = flags & PCI_BASE_ADDRESS_SPACE_IO;
+        bool is64 = !io && i < 5 && (flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
+                    PCI_BASE_ADDRESS_MEM_TYPE_64;
         uint64_t size_mask;
         g_autofree char *name = NULL;
 
         if (!(mask & DW_PCIE_EP_BAR_MASK_ENABLE)) {
             continue;
         }
-        flags &= flags & PCI_BASE_ADDRESS_SPACE_IO ? 0x1 : 0xf;
-        size_mask = mask | (flags & PCI_BASE_ADDRESS_SPACE_IO ? 0x3 : 0xf);
+        flags &= io ? PCI_BASE_ADDRESS_SPACE_IO :
+                 PCI_BASE_ADDRESS_MEM_PREFETCH |
+                 (is64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0);
+        size_mask = mask | (io ? 0x3 : 0xf);
         if (is64) {
             size_mask = deposit64(size_mask, 32, 32,
                                   le32_to_cpu(fn->bars.bar_mask[i + 1]));
+        }
+        /* The EP's guest writes the mask: it need not be a size - 1. */
+        if (size_mask == UINT64_MAX || !is_power_of_2(size_mask + 1) ||
+            (!is64 && size_mask > UINT32_MAX / 2)) {
+            warn_report("%s: the endpoint's BAR%d mask 0x%" PRIx64 " is not a "
+                        "size the host can map; BAR%d left out",
+                        TYPE_DW_PCIE_EP_FUNCTION, i, size_mask, i);
+            i += is64;
+            continue;
         }
         name = g_strdup_printf("dw-pcie-ep-function.bar%d", i);
         fn->bar[i] = (DWPCIeEPFunctionBar) { .fn = fn, .index = i };
@@ -216,8 +229,10 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
     lp->function = DW_PCIE_EP_FUNCTION(dev);
     if (!qdev_realize_and_unref(dev, BUS(bus), &err)) {
         lp->function = NULL;
-        error_reportf_err(err, "%s: could not plug the endpoint's function: ",
-                          TYPE_DW_PCIE_EP_LINK);
+        error_reportf_err(err, "%s: could not plug the endpoint's function "
+                          "(trying again): ", TYPE_DW_PCIE_EP_LINK);
+        timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                  PLUG_RETRY_MS);
         return;
     }
     info_report("%s: endpoint function plugged into %s", TYPE_DW_PCIE_EP_LINK,
@@ -238,8 +253,12 @@ static void port_unplug_function(DWPCIeEPLinkPort *lp)
     lp->unplug_requested = true;
     qdev_unplug(DEVICE(lp->function), &err);
     if (err) {
+        /* e.g. the guest is still powering the slot on: try again */
         error_reportf_err(err, "%s: could not unplug the endpoint's "
-                          "function: ", TYPE_DW_PCIE_EP_LINK);
+                          "function (trying again): ", TYPE_DW_PCIE_EP_LINK);
+        lp->unplug_requested = false;
+        timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                  PLUG_RETRY_MS);
     }
 }
 
@@ -379,6 +398,8 @@ static void port_class_init(ObjectClass *klass, const void *data)
     DeviceClass *dc = DEVICE_CLASS(klass);
 
     dc->desc = "Host side of a link to a dw-pcie-ep endpoint controller";
+    /* Its IOThread serves the chardev until QEMU exits. */
+    dc->hotpluggable = false;
     dc->realize = port_realize;
     dc->unrealize = port_unrealize;
     device_class_set_props(dc, port_properties);

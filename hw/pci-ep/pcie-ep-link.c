@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "chardev/char-fe.h"
@@ -47,6 +48,19 @@ static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
     };
     bool drop_bql = bql_locked();
 
+    if ((type == PCIE_EP_LINK_MEM_WR || type == PCIE_EP_LINK_CFG_WR) &&
+        link->iothread && qemu_get_current_aio_context() ==
+        iothread_get_aio_context(link->iothread)) {
+        /*
+         * A request to the peer while serving one of the peer's (its
+         * memory access came back to this end's own BAR or window):
+         * dropped, so that two VMs cannot bounce writes forever.
+         */
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: %s at 0x%" PRIx64 " while serving "
+                      "the link partner's request: dropped\n", link->name,
+                      msg_name[type], addr);
+        return;
+    }
     memcpy(msg, &hdr, sizeof(hdr));
     if (payload_len) {
         memcpy(msg + sizeof(hdr), payload, payload_len);
@@ -60,7 +74,9 @@ static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
         bql_unlock();
     }
     qemu_mutex_lock(&link->send_lock);
-    if (qatomic_read(&link->open)) {
+    /* Nothing but HELLO goes out before the partner has said HELLO. */
+    if (qatomic_read(&link->open) &&
+        (type == PCIE_EP_LINK_HELLO || qatomic_read(&link->up))) {
         qemu_chr_fe_write_all(&link->chr, msg,
                               sizeof(hdr) + payload_len);
     }
@@ -113,11 +129,20 @@ void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
  * Non-posted requests
  */
 
+/*
+ * The tag on the wire carries a generation above the waiter's index, so
+ * a completion that comes after its read timed out cannot complete a
+ * later read that reuses the waiter.
+ */
 static int alloc_tag(PCIeEPLink *link)
 {
     for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
         if (!link->waiter[i].busy) {
-            link->waiter[i] = (PCIeEPLinkWaiter) { .busy = true };
+            link->tag_gen++;
+            link->waiter[i] = (PCIeEPLinkWaiter) {
+                .busy = true,
+                .tag = i | link->tag_gen * PCIE_EP_LINK_NUM_TAGS,
+            };
             return i;
         }
     }
@@ -136,6 +161,14 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
     assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
     memset(buf, 0xff, len);
+    if (link->iothread && qemu_get_current_aio_context() ==
+        iothread_get_aio_context(link->iothread)) {
+        /* Only this thread could complete it: never wait on ourselves. */
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: %s at 0x%" PRIx64 " while serving "
+                      "the link partner's request: all ones\n", link->name,
+                      msg_name[type], addr);
+        return MEMTX_ERROR;
+    }
 
     qemu_mutex_lock(&link->lock);
     tag = link->up ? alloc_tag(link) : -1;
@@ -148,7 +181,7 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     if (drop_bql) {
         bql_unlock();
     }
-    link_send(link, type, 0, tag, len, addr, NULL, 0);
+    link_send(link, type, 0, w->tag, len, addr, NULL, 0);
 
     deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + link->timeout_ms;
     qemu_mutex_lock(&link->lock);
@@ -255,13 +288,9 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     uint32_t len = le32_to_cpu(hdr->len);
     PCIeEPLinkWaiter *w;
 
-    if (tag >= PCIE_EP_LINK_NUM_TAGS) {
-        link_fail(link, "completion with a tag out of range");
-        return;
-    }
     qemu_mutex_lock(&link->lock);
-    w = &link->waiter[tag];
-    if (w->busy && !w->done) {
+    w = &link->waiter[tag % PCIE_EP_LINK_NUM_TAGS];
+    if (w->busy && !w->done && w->tag == tag) {
         w->status = hdr->flags;
         w->len = len;
         memcpy(w->data, payload, len);
@@ -353,6 +382,14 @@ static int link_can_read(void *opaque)
 static void link_read(void *opaque, const uint8_t *buf, int size)
 {
     PCIeEPLink *link = opaque;
+    unsigned gen = qatomic_read(&link->conn_gen);
+
+    if (gen != link->rx_gen) {
+        /* The first bytes of a new connection */
+        link->rx_gen = gen;
+        link->rxlen = 0;
+        link->hello_seen = false;
+    }
 
     assert(link->rxlen + size <= sizeof(link->rxbuf));
     memcpy(link->rxbuf + link->rxlen, buf, size);
@@ -409,8 +446,7 @@ static void link_closed(PCIeEPLink *link)
 {
     bool was_up = link_fail_waiters(link);
 
-    link->rxlen = 0;
-    link->hello_seen = false;
+    qatomic_inc(&link->conn_gen);
 
     if (was_up) {
         warn_report("%s: link partner gone; link down", link->name);
@@ -427,8 +463,6 @@ static void link_event(void *opaque, QEMUChrEvent event)
 
     switch (event) {
     case CHR_EVENT_OPENED:
-        link->rxlen = 0;
-        link->hello_seen = false;
         qatomic_set(&link->open, true);
         send_hello(link);
         break;

@@ -94,6 +94,7 @@ typedef struct PCIeEPLinkOps {
 typedef struct PCIeEPLinkWaiter {
     bool busy;
     bool done;
+    uint16_t tag;       /* index in the low bits, a generation above */
     uint8_t status;
     uint32_t len;
     uint8_t data[PCIE_EP_LINK_MAX_PAYLOAD];
@@ -111,10 +112,17 @@ typedef struct PCIeEPLink {
     /* Stops the IOThread before QEMU tears the chardev down */
     Notifier shutdown;
 
-    /* Receive state: the IOThread only */
+    /*
+     * Receive state: the IOThread only.  A closed connection bumps
+     * conn_gen (from whichever thread the chardev reports it on); the
+     * IOThread resets its state when the next connection's first bytes
+     * come in under a new generation.
+     */
     uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
     size_t rxlen;
     bool hello_seen;
+    unsigned rx_gen;
+    unsigned conn_gen;
 
     /* Shared state, under @lock */
     QemuMutex lock;
@@ -123,6 +131,7 @@ typedef struct PCIeEPLink {
     bool open;          /* socket connected */
     bool up;            /* HELLO exchanged */
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
+    uint16_t tag_gen;
 } PCIeEPLink;
 
 /*
