@@ -331,6 +331,13 @@ static bool bar_is_64bit(DWPCIeEPState *s, int bar)
            PCI_BASE_ADDRESS_MEM_TYPE_64;
 }
 
+/* The local CPU may write the fields that are read-only to the host. */
+static bool dbi_ro_writable(DWPCIeEPState *s)
+{
+    return FIELD_EX32(pci_get_long(&s->config[A_MISC_CONTROL_1]),
+                      MISC_CONTROL_1, DBI_RO_WR_EN);
+}
+
 /* BAR @bar is the upper half of the 64-bit BAR below it */
 static bool bar_is_upper_half(DWPCIeEPState *s, int bar)
 {
@@ -373,9 +380,7 @@ static uint32_t bar_read(DWPCIeEPState *s, int bar)
  */
 static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
 {
-    bool ro_writable = local && FIELD_EX32(
-        pci_get_long(&s->config[A_MISC_CONTROL_1]), MISC_CONTROL_1,
-        DBI_RO_WR_EN);
+    bool ro_writable = local && dbi_ro_writable(s);
 
     if (ro_writable && !bar_is_upper_half(s, bar)) {
         s->bar_flags[bar] = val & 0xf;
@@ -513,9 +518,7 @@ static void config_write_bytes(DWPCIeEPState *s, hwaddr addr, uint32_t val,
 static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
                          unsigned size, bool local)
 {
-    bool ro_writable = local && FIELD_EX32(
-        pci_get_long(&s->config[A_MISC_CONTROL_1]), MISC_CONTROL_1,
-        DBI_RO_WR_EN);
+    bool ro_writable = local && dbi_ro_writable(s);
 
     if (is_bar_reg(addr)) {
         int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
