@@ -16,6 +16,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/log.h"
+#include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "qemu/range.h"
 #include "qemu/units.h"
@@ -297,26 +298,43 @@ static void update_link_status(DWPCIeEPState *s)
     pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
 }
 
-/* Tell the host when the link comes up (with the BARs) or goes down. */
-static void link_state_changed(DWPCIeEPState *s)
+/*
+ * Tell the host when the link comes up (with the BARs) or goes down.
+ * Only this bottom half sends UP and DOWN, always the latest state, so
+ * two threads changing the state at once cannot reorder them; and no
+ * caller (a reset, an MMIO handler) drops the BQL to send.
+ */
+static void link_notify_bh(void *opaque)
 {
-    DWPCIeEPLinkState old = s->link_state, now = dw_pcie_ep_link_state(s);
+    DWPCIeEPState *s = opaque;
+    DWPCIeEPLinkState now = s->link_state;
     PCIeEPLinkUp up;
 
-    update_link_status(s);
-    if (now == old) {
-        return;
-    }
-    s->link_state = now;
-    trace_dw_pcie_ep_link_state(now);
-    if (now == DW_PCIE_EP_LINK_UP) {
+    if (now == DW_PCIE_EP_LINK_UP && s->link_sent != DW_PCIE_EP_LINK_UP) {
         for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
             up.bar_mask[bar] = cpu_to_le32(s->bar_mask[bar]);
             up.bar_flags[bar] = cpu_to_le32(s->bar_flags[bar]);
         }
         pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, &up, sizeof(up));
-    } else if (old == DW_PCIE_EP_LINK_UP) {
+    } else if (now != DW_PCIE_EP_LINK_UP &&
+               s->link_sent == DW_PCIE_EP_LINK_UP) {
         pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_DOWN, NULL, 0);
+    }
+    s->link_sent = now;
+}
+
+static void link_state_changed(DWPCIeEPState *s)
+{
+    DWPCIeEPLinkState now = dw_pcie_ep_link_state(s);
+
+    update_link_status(s);
+    if (now == s->link_state) {
+        return;
+    }
+    s->link_state = now;
+    trace_dw_pcie_ep_link_state(now);
+    if (s->link_notify_bh) {
+        qemu_bh_schedule(s->link_notify_bh);
     }
 }
 
@@ -1022,6 +1040,7 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     address_space_init(&s->dma_as,
                        s->dma_mr ? s->dma_mr : get_system_memory(),
                        "dw-pcie-ep.dma");
+    s->link_notify_bh = qemu_bh_new(link_notify_bh, s);
     pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
                       &dw_pcie_ep_link_ops, s, errp);
 }
@@ -1031,6 +1050,8 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     DWPCIeEPState *s = DW_PCIE_EP(dev);
 
     pcie_ep_link_cleanup(&s->link);
+    qemu_bh_delete(s->link_notify_bh);
+    s->link_notify_bh = NULL;
     address_space_destroy(&s->dma_as);
 }
 

@@ -77,6 +77,8 @@ struct DWPCIeEPState {
     PCIeEPLink link;
     bool ltssm_enable;
     DWPCIeEPLinkState link_state;
+    DWPCIeEPLinkState link_sent;    /* what the host was told last */
+    QEMUBH *link_notify_bh;
 
     /* Properties */
     uint16_t vendor_id;
