@@ -37,30 +37,37 @@ static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
  * Sending
  */
 
+/*
+ * True while this thread serves one of the partner's requests: its memory
+ * access came back to this end's own BAR or window.  A request to the
+ * partner from here would wait on itself (a read) or could bounce between
+ * the two VMs for ever (a write), so the callers refuse it.
+ */
+static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                            uint64_t addr)
+{
+    if (!link->iothread || qemu_get_current_aio_context() !=
+        iothread_get_aio_context(link->iothread)) {
+        return false;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: %s at 0x%" PRIx64 " while serving "
+                  "the link partner's request: refused\n", link->name,
+                  msg_name[type], addr);
+    return true;
+}
+
 static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
                       uint16_t tag, uint32_t len, uint64_t addr,
                       const void *payload, unsigned payload_len)
 {
-    g_autofree uint8_t *msg = g_malloc(sizeof(PCIeEPLinkHdr) + payload_len);
+    uint8_t msg[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
     PCIeEPLinkHdr hdr = {
         .type = type, .flags = flags, .tag = cpu_to_le16(tag),
         .len = cpu_to_le32(len), .addr = cpu_to_le64(addr),
     };
     bool drop_bql = bql_locked();
 
-    if ((type == PCIE_EP_LINK_MEM_WR || type == PCIE_EP_LINK_CFG_WR) &&
-        link->iothread && qemu_get_current_aio_context() ==
-        iothread_get_aio_context(link->iothread)) {
-        /*
-         * A request to the peer while serving one of the peer's (its
-         * memory access came back to this end's own BAR or window):
-         * dropped, so that two VMs cannot bounce writes forever.
-         */
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: %s at 0x%" PRIx64 " while serving "
-                      "the link partner's request: dropped\n", link->name,
-                      msg_name[type], addr);
-        return;
-    }
+    assert(payload_len <= PCIE_EP_LINK_MAX_PAYLOAD);
     memcpy(msg, &hdr, sizeof(hdr));
     if (payload_len) {
         memcpy(msg + sizeof(hdr), payload, payload_len);
@@ -105,7 +112,7 @@ void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
 
     assert(type == PCIE_EP_LINK_CFG_WR || type == PCIE_EP_LINK_MEM_WR);
     assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
-    if (!pcie_ep_link_is_up(link)) {
+    if (!pcie_ep_link_is_up(link) || serving_partner(link, type, addr)) {
         return;
     }
     if (type == PCIE_EP_LINK_CFG_WR) {
@@ -161,12 +168,7 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
     assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
     memset(buf, 0xff, len);
-    if (link->iothread && qemu_get_current_aio_context() ==
-        iothread_get_aio_context(link->iothread)) {
-        /* Only this thread could complete it: never wait on ourselves. */
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: %s at 0x%" PRIx64 " while serving "
-                      "the link partner's request: all ones\n", link->name,
-                      msg_name[type], addr);
+    if (serving_partner(link, type, addr)) {
         return MEMTX_ERROR;
     }
 
@@ -316,7 +318,7 @@ static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     uint16_t tag = le16_to_cpu(hdr->tag);
     uint32_t len = le32_to_cpu(hdr->len);
     uint64_t addr = le64_to_cpu(hdr->addr);
-    g_autofree uint8_t *data = NULL;
+    uint8_t data[PCIE_EP_LINK_MAX_PAYLOAD];
     MemTxResult res = MEMTX_ERROR;
     uint32_t val;
 
@@ -335,7 +337,6 @@ static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
         }
         break;
     case PCIE_EP_LINK_MEM_RD:
-        data = g_malloc(len);
         memset(data, 0xff, len);
         if (ops->mem_read) {
             res = ops->mem_read(link->opaque, addr, data, len);
