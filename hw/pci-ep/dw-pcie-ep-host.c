@@ -30,6 +30,9 @@
 #include "system/dma.h"
 #include "hw/pci-ep/dw-pcie-ep-host.h"
 #include "hw/pci-ep/dw-pcie-ep-regs.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
+#include "hw/resettable.h"
+#include "system/address-spaces.h"
 #include "trace.h"
 
 #define PLUG_RETRY_MS   500
@@ -54,24 +57,55 @@ static uint32_t function_config_read(PCIDevice *pdev, uint32_t addr, int len)
 /*
  * The endpoint holds the configuration space; QEMU's copy is kept too, so
  * that it maps the BARs and enables bus mastering as the host asks.
+ *
+ * Fast path: a write to a BAR or to the Command register can change what
+ * a BAR reaches at the endpoint, so what we mapped of the endpoint's RAM
+ * goes first (the endpoint then needs no revocation from us); a change
+ * of Bus Master Enable takes back what the endpoint mapped of our RAM
+ * before the write completes.
  */
 static void function_config_write(PCIDevice *pdev, uint32_t addr,
                                   uint32_t val, int len)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
+    PCIeEPLink *link = &fn->port->link;
     uint32_t le = cpu_to_le32(val);
+    bool master = pci_get_word(pdev->config + PCI_COMMAND) &
+                  PCI_COMMAND_MASTER;
 
+    if (ranges_overlap(addr, len, PCI_COMMAND, 1) ||
+        ranges_overlap(addr, len, PCI_BASE_ADDRESS_0,
+                       PCI_CARDBUS_CIS - PCI_BASE_ADDRESS_0)) {
+        pcie_ep_fastpath_drop_imports(link);
+    }
     /* QEMU's copy first: the send below may drop the BQL. */
     pci_default_write_config(pdev, addr, val, len);
+    if (master != !!(pci_get_word(pdev->config + PCI_COMMAND) &
+                     PCI_COMMAND_MASTER)) {
+        pcie_ep_fastpath_revoke(link, true);
+    }
     if (!fn->down) {
-        pcie_ep_link_write(&fn->port->link, PCIE_EP_LINK_CFG_WR, addr, &le,
-                           len);
+        pcie_ep_link_write(link, PCIE_EP_LINK_CFG_WR, addr, &le, len);
     }
 }
 
 static uint64_t bar_access_addr(DWPCIeEPFunctionBar *bar, hwaddr offset)
 {
     return pci_get_bar_addr(PCI_DEVICE(bar->fn), bar->index) + offset;
+}
+
+/*
+ * Fast path: after an access by message, map what the endpoint has of
+ * the BAR in RAM straight under it (once, until a translation changes).
+ */
+static void function_bar_fill(DWPCIeEPFunctionBar *bar)
+{
+    uint64_t size = memory_region_size(&bar->mr);
+
+    if (size >= PCIE_EP_LINK_PAGE_SIZE && !bar->fn->down) {
+        pcie_ep_fast_window_fill(&bar->fast, 0, bar_access_addr(bar, 0),
+                                 size);
+    }
 }
 
 static uint64_t function_bar_read(void *opaque, hwaddr offset, unsigned size)
@@ -82,6 +116,7 @@ static uint64_t function_bar_read(void *opaque, hwaddr offset, unsigned size)
     if (!bar->fn->down) {
         pcie_ep_link_read(&bar->fn->port->link, PCIE_EP_LINK_MEM_RD,
                           bar_access_addr(bar, offset), &val, size);
+        function_bar_fill(bar);
     }
     return le64_to_cpu(val) & MAKE_64BIT_MASK(0, size * 8);
 }
@@ -95,6 +130,7 @@ static void function_bar_write(void *opaque, hwaddr offset, uint64_t val,
     if (!bar->fn->down) {
         pcie_ep_link_write(&bar->fn->port->link, PCIE_EP_LINK_MEM_WR,
                            bar_access_addr(bar, offset), &le, size);
+        function_bar_fill(bar);
     }
 }
 
@@ -142,8 +178,14 @@ static void function_register_bars(DWPCIeEPFunction *fn)
         }
         name = g_strdup_printf("dw-pcie-ep-function.bar%d", i);
         fn->bar[i] = (DWPCIeEPFunctionBar) { .fn = fn, .index = i };
-        memory_region_init_io(&fn->bar[i].mr, OBJECT(fn), &function_bar_ops,
+        /* Messages below, the endpoint's RAM (fast path) above */
+        memory_region_init(&fn->bar[i].mr, OBJECT(fn), name, size_mask + 1);
+        memory_region_init_io(&fn->bar[i].io, OBJECT(fn), &function_bar_ops,
                               &fn->bar[i], name, size_mask + 1);
+        memory_region_add_subregion_overlap(&fn->bar[i].mr, 0,
+                                            &fn->bar[i].io, 0);
+        pcie_ep_fast_window_init(&fn->bar[i].fast, &fn->port->link,
+                                 &fn->bar[i].mr, name);
         pci_register_bar(pdev, i, flags, &fn->bar[i].mr);
         if (is64) {
             i++;
@@ -172,6 +214,13 @@ static void function_exit(PCIDevice *pdev)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
 
+    for (int i = 0; i < DW_PCIE_EP_NUM_BARS; i++) {
+        pcie_ep_fast_window_destroy(&fn->bar[i].fast);
+    }
+    if (fn->port) {
+        pcie_ep_fastpath_revoke(&fn->port->link, false);
+    }
+
     if (fn->port && fn->port->function == fn) {
         fn->port->function = NULL;
         /* The slot is free: plug again if the link came back meanwhile. */
@@ -179,11 +228,30 @@ static void function_exit(PCIDevice *pdev)
     }
 }
 
+/* A reset clears Bus Master Enable: what the endpoint mapped goes. */
+static ResettablePhases function_parent_phases;
+
+static void function_reset_hold(Object *obj, ResetType type)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(obj);
+
+    if (function_parent_phases.hold) {
+        function_parent_phases.hold(obj, type);
+    }
+    if (fn->port) {
+        pcie_ep_fastpath_drop_imports(&fn->port->link);
+        pcie_ep_fastpath_revoke(&fn->port->link, false);
+    }
+}
+
 static void function_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
 
+    resettable_class_set_parent_phases(rc, NULL, function_reset_hold, NULL,
+                                       &function_parent_phases);
     k->realize = function_realize;
     k->exit = function_exit;
     k->config_read = function_config_read;
@@ -284,6 +352,9 @@ static void port_sync(void *opaque)
 
 static void port_set_link(DWPCIeEPLinkPort *lp, bool up)
 {
+    if (!up) {
+        pcie_ep_fastpath_drop_imports(&lp->link);
+    }
     lp->link_up = up;
     if (lp->function && !up) {
         lp->function->down = true;
@@ -325,6 +396,37 @@ static void port_connected(void *opaque, bool connected)
     }
 }
 
+/* Bounds the work one MAP_RD from the endpoint can cause */
+#define MAP_RD_MAX_SIZE     (1ULL << 32)
+#define MAP_RD_MAX_STEPS    4096
+
+/*
+ * MAP_RD: what the endpoint's requests to [addr, addr + size) reach on
+ * the function's bus-master address space.  Behind a vIOMMU, bus
+ * addresses are IOVAs whose mappings we do not follow: messages only.
+ */
+static void port_map_read(void *opaque, uint64_t addr, uint64_t size,
+                          PCIeEPExtents *ext)
+{
+    DWPCIeEPLinkPort *lp = opaque;
+    PCIDevice *pdev = lp->function ? PCI_DEVICE(lp->function) : NULL;
+    uint64_t off = 0;
+
+    if (!pdev || lp->function->down || !(pci_get_word(pdev->config +
+        PCI_COMMAND) & PCI_COMMAND_MASTER) ||
+        pci_device_iommu_address_space(pdev) != &address_space_memory) {
+        return;
+    }
+    size = MIN(size, MAP_RD_MAX_SIZE);
+    for (int steps = 0; off < size && steps < MAP_RD_MAX_STEPS; steps++) {
+        if (addr + off < addr) {
+            break;
+        }
+        off += pcie_ep_fastpath_add_extent(&lp->link, pci_get_address_space(pdev),
+                                           addr + off, size - off, off, ext);
+    }
+}
+
 /* The endpoint's memory requests run on the function's bus-master AS. */
 static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
                                    void *buf, unsigned len,
@@ -361,6 +463,7 @@ static const PCIeEPLinkOps port_link_ops = {
     .mem_write = port_mem_write,
     .link_event = port_link_event,
     .connected = port_connected,
+    .map_read = port_map_read,
 };
 
 static void port_realize(DeviceState *dev, Error **errp)
@@ -372,6 +475,7 @@ static void port_realize(DeviceState *dev, Error **errp)
         return;
     }
     lp->sync_timer = timer_new_ms(QEMU_CLOCK_REALTIME, port_sync, lp);
+    lp->link.shared_as = &address_space_memory;
     pcie_ep_link_init(&lp->link, TYPE_DW_PCIE_EP_LINK,
                       PCIE_EP_LINK_ROLE_HOST, &port_link_ops, lp, errp);
 }
@@ -391,6 +495,7 @@ static const Property port_properties[] = {
     DEFINE_PROP_CHR("chardev", DWPCIeEPLinkPort, link.chr),
     DEFINE_PROP_STRING("port", DWPCIeEPLinkPort, port),
     DEFINE_PROP_UINT32("timeout-ms", DWPCIeEPLinkPort, link.timeout_ms, 2000),
+    DEFINE_PROP_BOOL("fast-path", DWPCIeEPLinkPort, link.fast_path, true),
 };
 
 static void port_class_init(ObjectClass *klass, const void *data)

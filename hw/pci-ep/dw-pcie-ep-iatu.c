@@ -279,6 +279,29 @@ bool dw_iatu_translate_outbound(const DWiATU *iatu, uint64_t cpu_addr,
     return false;
 }
 
+void dw_iatu_outbound_span(const DWiATU *iatu, uint64_t cpu_addr,
+                           const DWiATUTranslation *t, uint64_t *lo,
+                           uint64_t *hi)
+{
+    const DWiATURegion *r = &iatu->region[DW_IATU_OUTBOUND][t->index];
+
+    *lo = region_base(r);
+    *hi = region_limit(iatu, r);
+    /* A lower region, where it overlaps, wins: it does not hold cpu_addr. */
+    for (int i = 0; i < t->index; i++) {
+        const DWiATURegion *o = &iatu->region[DW_IATU_OUTBOUND][i];
+
+        if (!region_enabled_for_mem(o)) {
+            continue;
+        }
+        if (region_limit(iatu, o) < cpu_addr) {
+            *lo = MAX(*lo, region_limit(iatu, o) + 1);
+        } else if (region_base(o) > cpu_addr) {
+            *hi = MIN(*hi, region_base(o) - 1);
+        }
+    }
+}
+
 static bool region_matches_bar(const DWiATURegion *r, uint64_t pci_addr,
                                const DWiATUBarHit *hit,
                                DWiATUTranslation *out)

@@ -32,6 +32,7 @@
 #include "system/address-spaces.h"
 #include "hw/pci-ep/dw-pcie-ep.h"
 #include "hw/pci-ep/dw-pcie-ep-fdt.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
 
 /* Synopsys' PCI vendor ID, and the device ID of our model. */
@@ -323,7 +324,24 @@ static void link_notify_bh(void *opaque)
     s->link_sent = now;
 }
 
-static void link_state_changed(DWPCIeEPState *s)
+/*
+ * Fast path: the host's cache of our inbound translations, and ours of
+ * the host's bus-master space, follow every change that affects them.
+ * A change made by the EP's own CPU waits until the host has unmapped;
+ * one made on the host's behalf (its CFG_WR) needs no wait, as the host
+ * drops its mappings before it sends such a write.
+ */
+static void inbound_changed(DWPCIeEPState *s, bool can_wait)
+{
+    pcie_ep_fastpath_revoke(&s->link, can_wait);
+}
+
+static void outbound_changed(DWPCIeEPState *s)
+{
+    pcie_ep_fastpath_drop_imports(&s->link);
+}
+
+static void link_state_set(DWPCIeEPState *s, bool can_wait)
 {
     DWPCIeEPLinkState now = dw_pcie_ep_link_state(s);
 
@@ -331,11 +349,20 @@ static void link_state_changed(DWPCIeEPState *s)
     if (now == s->link_state) {
         return;
     }
+    if (s->link_state == DW_PCIE_EP_LINK_UP) {
+        inbound_changed(s, can_wait);
+        outbound_changed(s);
+    }
     s->link_state = now;
     trace_dw_pcie_ep_link_state(now);
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
     }
+}
+
+static void link_state_changed(DWPCIeEPState *s)
+{
+    link_state_set(s, true);
 }
 
 /*
@@ -472,6 +499,15 @@ static bool is_viewport_reg(DWPCIeEPState *s, hwaddr addr)
            addr < DW_PCIE_EP_VIEWPORT_END;
 }
 
+static void iatu_changed(DWPCIeEPState *s, DWiATUDir dir)
+{
+    if (dir == DW_IATU_INBOUND) {
+        inbound_changed(s, true);
+    } else {
+        outbound_changed(s);
+    }
+}
+
 static DWiATUDir viewport_dir(DWPCIeEPState *s)
 {
     return FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INBOUND) ?
@@ -506,6 +542,7 @@ static void viewport_write(DWPCIeEPState *s, hwaddr addr, uint32_t val)
     dw_iatu_write(&s->iatu, viewport_dir(s),
                   FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX),
                   addr - DW_PCIE_EP_VIEWPORT_REGS, val);
+    iatu_changed(s, viewport_dir(s));
 }
 
 static uint32_t config_read(DWPCIeEPState *s, hwaddr addr, unsigned size)
@@ -544,9 +581,15 @@ static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
         unsigned shift = (addr & 3) * 8;
 
         bar_write(s, bar, deposit32(old, shift, size * 8, val), local);
+        if (local) {
+            inbound_changed(s, true);
+        }
         return;
     }
     config_write_bytes(s, addr, val, size, ro_writable);
+    if (local && ranges_overlap(addr, size, PCI_COMMAND, 1)) {
+        inbound_changed(s, true);
+    }
     if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
         ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
@@ -671,6 +714,7 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
         int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
 
         s->bar_addr[bar] &= bar_writable_bits(s, bar);
+        inbound_changed(s, true);
     }
 }
 
@@ -709,6 +753,8 @@ static void atu_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
         return;
     }
     dw_iatu_unrolled_write(&s->iatu, addr, val);
+    iatu_changed(s, addr % DW_IATU_REGION_STRIDE >= DW_IATU_INBOUND_OFFSET ?
+                 DW_IATU_INBOUND : DW_IATU_OUTBOUND);
 }
 
 /*
@@ -829,6 +875,23 @@ static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
     }
 }
 
+/*
+ * Fast path, outbound: after a TLP through region @t, map what the host
+ * has of the region's part of the window (as far as it translates the
+ * same way) straight into the window.
+ */
+static void window_fill(DWPCIeEPState *s, hwaddr cpu_base, hwaddr cpu_addr,
+                        const DWiATUTranslation *t)
+{
+    uint64_t lo, hi;
+
+    dw_iatu_outbound_span(&s->iatu, cpu_addr, t, &lo, &hi);
+    lo = MAX(lo, cpu_base);
+    hi = MIN(hi, cpu_base + s->addr_space_size - 1);
+    pcie_ep_fast_window_fill(&s->ob_fast[t->index], lo - cpu_base,
+                             t->addr - (cpu_addr - lo), hi - lo + 1);
+}
+
 /* The CPU address of the window: where the platform put it */
 static hwaddr window_cpu_base(DWPCIeEPState *s)
 {
@@ -848,9 +911,10 @@ static hwaddr window_cpu_base(DWPCIeEPState *s)
 static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
                                  uint64_t *val, unsigned size, bool is_write)
 {
-    hwaddr cpu_addr = window_cpu_base(s) + offset;
+    hwaddr cpu_base = window_cpu_base(s), cpu_addr = cpu_base + offset;
     uint8_t buf[8];
     DWiATUTranslation t;
+    MemTxResult res;
 
     if (!dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t) ||
         t.remaining < size) {
@@ -867,12 +931,15 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
     if (is_write) {
         stn_le_p(buf, size, *val);
     }
-    if (outbound_tlp(s, t.addr, buf, size, is_write) != MEMTX_OK &&
-        !is_write) {
+    res = outbound_tlp(s, t.addr, buf, size, is_write);
+    if (res != MEMTX_OK && !is_write) {
         memset(buf, 0xff, size);
     }
     if (!is_write) {
         *val = ldn_le_p(buf, size);
+    }
+    if (res == MEMTX_OK && s->link_state == DW_PCIE_EP_LINK_UP) {
+        window_fill(s, cpu_base, cpu_addr, &t);
     }
     return MEMTX_OK;
 }
@@ -935,6 +1002,48 @@ static MemTxResult link_mem_write(void *opaque, uint64_t addr,
     return dw_pcie_ep_inbound(opaque, addr, (void *)buf, len, true);
 }
 
+/* Bounds the work one MAP_RD from the host can cause */
+#define MAP_RD_MAX_SIZE     (1ULL << 32)
+#define MAP_RD_MAX_STEPS    4096
+
+/*
+ * MAP_RD: what the host's accesses to [addr, addr + size) reach, through
+ * BAR decode, the inbound iATU and our DMA address space.
+ */
+static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
+                          PCIeEPExtents *ext)
+{
+    DWPCIeEPState *s = opaque;
+    uint64_t off = 0;
+
+    if (s->link_state != DW_PCIE_EP_LINK_UP) {
+        return;
+    }
+    size = MIN(size, MAP_RD_MAX_SIZE);
+    for (int steps = 0; off < size && steps < MAP_RD_MAX_STEPS; steps++) {
+        uint64_t pci = addr + off, step;
+        DWiATUBarHit hit;
+        DWiATUTranslation t;
+
+        if (pci < addr) {
+            break;      /* wrapped */
+        }
+        if (bar_decode(s, pci, &hit) &&
+            dw_iatu_translate_inbound(&s->iatu, pci, &hit, &t)) {
+            uint64_t in_bar = MIN(hit.bar_mask - (pci - hit.bar_base),
+                                  UINT64_MAX - 1) + 1;
+
+            step = pcie_ep_fastpath_add_extent(&s->link, &s->dma_as, t.addr,
+                                               MIN(MIN(t.remaining, in_bar),
+                                                   size - off),
+                                               off, ext);
+        } else {
+            step = PCIE_EP_LINK_PAGE_SIZE - (pci & (PCIE_EP_LINK_PAGE_SIZE - 1));
+        }
+        off += step;
+    }
+}
+
 static void link_event(void *opaque, PCIeEPLinkMsgType event,
                        const void *payload, unsigned len)
 {
@@ -956,6 +1065,7 @@ static const PCIeEPLinkOps dw_pcie_ep_link_ops = {
     .mem_write = link_mem_write,
     .link_event = link_event,
     .connected = link_connected,
+    .map_read = link_map_read,
 };
 
 static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
@@ -966,7 +1076,10 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
-    link_state_changed(s);
+    /* No wait for the host here: a reset must not drop the BQL. */
+    pcie_ep_fastpath_revoke(&s->link, false);
+    outbound_changed(s);
+    link_state_set(s, false);
     trace_dw_pcie_ep_reset();
 }
 
@@ -1021,8 +1134,15 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                           "dw-pcie-ep.dbi2", DW_PCIE_EP_DBI2_SIZE);
     memory_region_init_io(&s->atu, OBJECT(s), &atu_ops, s,
                           "dw-pcie-ep.atu", atu_space_size(s));
-    memory_region_init_io(&s->addr_space, OBJECT(s), &window_ops, s,
-                          "dw-pcie-ep.addr_space", s->addr_space_size);
+    /*
+     * The window: what the outbound iATU sends onto the link, under the
+     * host RAM that the fast path maps in.
+     */
+    memory_region_init(&s->addr_space, OBJECT(s), "dw-pcie-ep.addr_space",
+                       s->addr_space_size);
+    memory_region_init_io(&s->window_io, OBJECT(s), &window_ops, s,
+                          "dw-pcie-ep.addr_space.tlp", s->addr_space_size);
+    memory_region_add_subregion_overlap(&s->addr_space, 0, &s->window_io, 0);
     memory_region_init_io(&s->elbi, OBJECT(s), &elbi_ops, s,
                           "dw-pcie-ep.elbi", DW_PCIE_EP_ELBI_SIZE);
     /*
@@ -1041,14 +1161,31 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                        s->dma_mr ? s->dma_mr : get_system_memory(),
                        "dw-pcie-ep.dma");
     s->link_notify_bh = qemu_bh_new(link_notify_bh, s);
-    pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
-                      &dw_pcie_ep_link_ops, s, errp);
+    s->link.shared_as = &s->dma_as;
+    if (!pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
+                           &dw_pcie_ep_link_ops, s, errp)) {
+        return;
+    }
+    s->ob_fast = g_new0(PCIeEPFastWindow,
+                        s->iatu.num_regions[DW_IATU_OUTBOUND]);
+    for (unsigned i = 0; i < s->iatu.num_regions[DW_IATU_OUTBOUND]; i++) {
+        g_autofree char *name = g_strdup_printf("ob%u", i);
+
+        pcie_ep_fast_window_init(&s->ob_fast[i], &s->link, &s->addr_space,
+                                 name);
+    }
 }
 
 static void dw_pcie_ep_unrealize(DeviceState *dev)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
 
+    for (unsigned i = 0; s->ob_fast &&
+         i < s->iatu.num_regions[DW_IATU_OUTBOUND]; i++) {
+        pcie_ep_fast_window_destroy(&s->ob_fast[i]);
+    }
+    g_free(s->ob_fast);
+    s->ob_fast = NULL;
     pcie_ep_link_cleanup(&s->link);
     qemu_bh_delete(s->link_notify_bh);
     s->link_notify_bh = NULL;
@@ -1096,6 +1233,7 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_CHR("chardev", DWPCIeEPState, link.chr),
     DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
                        2000),
+    DEFINE_PROP_BOOL("fast-path", DWPCIeEPState, link.fast_path, true),
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),
 };

@@ -19,6 +19,7 @@
 #include "system/iothread.h"
 #include "system/runstate.h"
 #include "hw/pci-ep/pcie-ep-link.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
 
 static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
@@ -31,6 +32,9 @@ static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
     [PCIE_EP_LINK_UP] = "UP",
     [PCIE_EP_LINK_DOWN] = "DOWN",
     [PCIE_EP_LINK_HOT_RESET] = "HOT_RESET",
+    [PCIE_EP_LINK_SHM] = "SHM",
+    [PCIE_EP_LINK_MAP_RD] = "MAP_RD",
+    [PCIE_EP_LINK_REVOKE] = "REVOKE",
 };
 
 /*
@@ -56,53 +60,134 @@ static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
     return true;
 }
 
-static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
-                      uint16_t tag, uint32_t len, uint64_t addr,
-                      const void *payload, unsigned payload_len)
+bool pcie_ep_link_in_iothread(PCIeEPLink *link)
 {
-    uint8_t msg[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
+    return link->iothread && qemu_get_current_aio_context() ==
+           iothread_get_aio_context(link->iothread);
+}
+
+unsigned pcie_ep_link_connection(PCIeEPLink *link)
+{
+    return qatomic_read(&link->conn_gen);
+}
+
+static unsigned build_msg(uint8_t *msg, uint8_t type, uint8_t flags,
+                          uint16_t tag, uint32_t len, uint64_t addr,
+                          const void *payload, unsigned payload_len)
+{
     PCIeEPLinkHdr hdr = {
         .type = type, .flags = flags, .tag = cpu_to_le16(tag),
         .len = cpu_to_le32(len), .addr = cpu_to_le64(addr),
     };
-    bool drop_bql = bql_locked();
 
     assert(payload_len <= PCIE_EP_LINK_MAX_PAYLOAD);
     memcpy(msg, &hdr, sizeof(hdr));
     if (payload_len) {
         memcpy(msg + sizeof(hdr), payload, payload_len);
     }
+    return sizeof(hdr) + payload_len;
+}
+
+/* With send_lock held.  With @nfds, the fds go with the message. */
+static bool write_msg(PCIeEPLink *link, const uint8_t *msg, unsigned size,
+                      int *fds, int nfds)
+{
+    bool sent = false;
+
+    if (!nfds || qemu_chr_fe_set_msgfds(&link->chr, fds, nfds) == 0) {
+        sent = qemu_chr_fe_write_all(&link->chr, msg, size) > 0;
+        if (nfds && !sent) {
+            qemu_chr_fe_set_msgfds(&link->chr, NULL, 0);
+        }
+    }
+    return sent;
+}
+
+/*
+ * A full socket blocks the write: never with the BQL held, or two
+ * processes writing to each other could wait on each other's BQL.
+ * Nothing but HELLO (see send_hello()) goes out before the partner has
+ * said HELLO.  False if the message (with its fds) did not go.
+ */
+static bool link_send_fds(PCIeEPLink *link, uint8_t type, uint8_t flags,
+                          uint16_t tag, uint32_t len, uint64_t addr,
+                          const void *payload, unsigned payload_len,
+                          int *fds, int nfds)
+{
+    uint8_t msg[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
+    unsigned size = build_msg(msg, type, flags, tag, len, addr, payload,
+                              payload_len);
+    bool drop_bql = bql_locked();
+    bool sent = false;
+
     trace_pcie_ep_link_send(link->name, msg_name[type], tag, addr, len);
-    /*
-     * A full socket blocks the write: never with the BQL held, or two
-     * processes writing to each other could wait on each other's BQL.
-     */
     if (drop_bql) {
         bql_unlock();
     }
     qemu_mutex_lock(&link->send_lock);
-    /* Nothing but HELLO goes out before the partner has said HELLO. */
-    if (qatomic_read(&link->open) &&
-        (type == PCIE_EP_LINK_HELLO || qatomic_read(&link->up))) {
-        qemu_chr_fe_write_all(&link->chr, msg,
-                              sizeof(hdr) + payload_len);
+    if (qatomic_read(&link->open) && qatomic_read(&link->up)) {
+        sent = write_msg(link, msg, size, fds, nfds);
     }
     qemu_mutex_unlock(&link->send_lock);
     if (drop_bql) {
         bql_lock();
     }
+    return sent;
 }
 
+static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
+                      uint16_t tag, uint32_t len, uint64_t addr,
+                      const void *payload, unsigned payload_len)
+{
+    link_send_fds(link, type, flags, tag, len, addr, payload, payload_len,
+                  NULL, 0);
+}
+
+bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                           const void *payload, unsigned len, int *fds,
+                           int nfds)
+{
+    return link_send_fds(link, type, 0, 0, len, 0, payload, len, fds, nfds);
+}
+
+/*
+ * HELLO goes first on every connection, once, from whichever thread
+ * learns of the connection first: the chardev's OPENED event, or the
+ * IOThread reading the partner's first bytes (OPENED may come later,
+ * from another thread).  The features it offers are fixed with it.
+ */
 static void send_hello(PCIeEPLink *link)
 {
+    unsigned conn = pcie_ep_link_connection(link) + 1;
+    uint8_t msg[sizeof(PCIeEPLinkHdr) + sizeof(PCIeEPLinkHello)];
     PCIeEPLinkHello hello = {
         .magic = cpu_to_le32(PCIE_EP_LINK_MAGIC),
         .version = cpu_to_le16(PCIE_EP_LINK_VERSION),
         .role = cpu_to_le16(link->role),
     };
+    bool drop_bql = bql_locked();
 
-    link_send(link, PCIE_EP_LINK_HELLO, 0, 0, sizeof(hello), 0, &hello,
-              sizeof(hello));
+    if (drop_bql) {
+        bql_unlock();
+    }
+    qemu_mutex_lock(&link->send_lock);
+    if (link->hello_conn != conn) {
+        link->hello_conn = conn;
+        qatomic_set(&link->open, true);
+        /* Only a UNIX socket takes fds: a probe with none tells. */
+        link->local_shm = link->fast_path &&
+                          qemu_chr_fe_set_msgfds(&link->chr, NULL, 0) == 0;
+        hello.features = cpu_to_le32(link->local_shm ?
+                                     PCIE_EP_LINK_FEAT_SHM : 0);
+        trace_pcie_ep_link_send(link->name, "HELLO", 0, 0, sizeof(hello));
+        write_msg(link, msg, build_msg(msg, PCIE_EP_LINK_HELLO, 0, 0,
+                                       sizeof(hello), 0, &hello,
+                                       sizeof(hello)), NULL, 0);
+    }
+    qemu_mutex_unlock(&link->send_lock);
+    if (drop_bql) {
+        bql_lock();
+    }
 }
 
 void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
@@ -156,8 +241,16 @@ static int alloc_tag(PCIeEPLink *link)
     return -1;
 }
 
-MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
-                              uint64_t addr, void *buf, unsigned len)
+/*
+ * Send a non-posted request and wait for its completion, with the BQL
+ * dropped; the completion's data (up to @reply_max bytes) goes to
+ * @reply.  With @reply NULL the request is sent and nobody waits.
+ */
+static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                                uint64_t addr, uint32_t hdr_len,
+                                const void *payload, unsigned payload_len,
+                                void *reply, unsigned reply_max,
+                                unsigned *reply_len)
 {
     MemTxResult res = MEMTX_ERROR;
     bool drop_bql = bql_locked();
@@ -165,25 +258,29 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     PCIeEPLinkWaiter *w;
     int tag;
 
-    assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
-    assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
-    memset(buf, 0xff, len);
-    if (serving_partner(link, type, addr)) {
+    if (reply && serving_partner(link, type, addr)) {
         return MEMTX_ERROR;
     }
 
     qemu_mutex_lock(&link->lock);
     tag = link->up ? alloc_tag(link) : -1;
+    if (tag >= 0 && !reply) {
+        link->waiter[tag].detached = true;
+    }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
         return MEMTX_ERROR;
     }
     w = &link->waiter[tag];
 
+    if (!reply) {
+        link_send(link, type, 0, w->tag, hdr_len, addr, payload, payload_len);
+        return MEMTX_OK;
+    }
     if (drop_bql) {
         bql_unlock();
     }
-    link_send(link, type, 0, w->tag, len, addr, NULL, 0);
+    link_send(link, type, 0, w->tag, hdr_len, addr, payload, payload_len);
 
     deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + link->timeout_ms;
     qemu_mutex_lock(&link->lock);
@@ -195,8 +292,9 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
             break;
         }
     }
-    if (w->done && w->status == PCIE_EP_LINK_CPL_SC && w->len == len) {
-        memcpy(buf, w->data, len);
+    if (w->done && w->status == PCIE_EP_LINK_CPL_SC && w->len <= reply_max) {
+        memcpy(reply, w->data, w->len);
+        *reply_len = w->len;
         res = MEMTX_OK;
     } else if (!w->done && link->up) {
         warn_report("%s: no completion for %s at 0x%" PRIx64 " within %u ms",
@@ -212,6 +310,32 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     return res;
 }
 
+MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                              uint64_t addr, void *buf, unsigned len)
+{
+    unsigned got = 0;
+    MemTxResult res;
+
+    assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
+    assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
+    res = link_request(link, type, addr, len, NULL, 0, buf, len, &got);
+    if (res != MEMTX_OK || got != len) {
+        memset(buf, 0xff, len);
+        return MEMTX_ERROR;
+    }
+    return MEMTX_OK;
+}
+
+MemTxResult pcie_ep_link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                                 uint64_t addr, const void *payload,
+                                 unsigned payload_len, void *reply,
+                                 unsigned reply_max, unsigned *reply_len)
+{
+    assert(type == PCIE_EP_LINK_MAP_RD || type == PCIE_EP_LINK_REVOKE);
+    return link_request(link, type, addr, payload_len, payload, payload_len,
+                        reply, reply_max, reply_len);
+}
+
 /*
  * Receiving
  */
@@ -223,7 +347,9 @@ static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
 
     switch (hdr->type) {
     case PCIE_EP_LINK_HELLO:
-        return len == sizeof(PCIeEPLinkHello) ? len : -1;
+        /* A version-1 HELLO is read, to refuse it by its version. */
+        return (len == sizeof(PCIeEPLinkHello) ||
+                len == PCIE_EP_LINK_HELLO_V1_LEN) ? len : -1;
     case PCIE_EP_LINK_CFG_RD:
         return (len == 1 || len == 2 || len == 4) ? 0 : -1;
     case PCIE_EP_LINK_CFG_WR:
@@ -238,7 +364,12 @@ static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
         return len == sizeof(PCIeEPLinkUp) ? len : -1;
     case PCIE_EP_LINK_DOWN:
     case PCIE_EP_LINK_HOT_RESET:
+    case PCIE_EP_LINK_REVOKE:
         return len == 0 ? 0 : -1;
+    case PCIE_EP_LINK_SHM:
+        return len == sizeof(PCIeEPLinkShm) ? len : -1;
+    case PCIE_EP_LINK_MAP_RD:
+        return len == sizeof(PCIeEPLinkMapRd) ? len : -1;
     default:
         return -1;
     }
@@ -251,8 +382,28 @@ static void link_fail(PCIeEPLink *link, const char *why)
     qemu_chr_fe_disconnect(&link->chr);
 }
 
-static bool handle_hello(PCIeEPLink *link, const PCIeEPLinkHello *hello)
+static void report_path(PCIeEPLink *link, uint32_t peer_features)
 {
+    const char *why;
+
+    if (link->peer_shm) {
+        return;     /* pcie_ep_fastpath_connected() reports what it shares */
+    }
+    if (!link->fast_path) {
+        why = "fast-path=off here";
+    } else if (!link->local_shm) {
+        why = "this chardev cannot pass file descriptors (not a UNIX socket)";
+    } else {
+        why = "the link partner does not offer shared memory";
+    }
+    info_report("%s: message path only: %s", link->name, why);
+}
+
+static bool handle_hello(PCIeEPLink *link, const PCIeEPLinkHello *hello,
+                         uint32_t len)
+{
+    uint32_t features;
+
     uint16_t want = link->role == PCIE_EP_LINK_ROLE_EP ?
                     PCIE_EP_LINK_ROLE_HOST : PCIE_EP_LINK_ROLE_EP;
 
@@ -271,13 +422,21 @@ static bool handle_hello(PCIeEPLink *link, const PCIeEPLinkHello *hello)
         link_fail(link, "the peer has the same role (EP or host) as we do");
         return false;
     }
+    if (len != sizeof(*hello)) {
+        link_fail(link, "the peer's HELLO has the wrong length");
+        return false;
+    }
+    features = le32_to_cpu(hello->features);
     link->hello_seen = true;
+    link->peer_shm = link->local_shm && (features & PCIE_EP_LINK_FEAT_SHM);
     qemu_mutex_lock(&link->lock);
     link->up = true;
     qemu_mutex_unlock(&link->lock);
     info_report("%s: link partner connected", link->name);
+    report_path(link, features);
+    BQL_LOCK_GUARD();
+    pcie_ep_fastpath_connected(link);
     if (link->ops->connected) {
-        BQL_LOCK_GUARD();
         link->ops->connected(link->opaque, true);
     }
     return true;
@@ -292,7 +451,9 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
 
     qemu_mutex_lock(&link->lock);
     w = &link->waiter[tag % PCIE_EP_LINK_NUM_TAGS];
-    if (w->busy && !w->done && w->tag == tag) {
+    if (w->busy && !w->done && w->tag == tag && w->detached) {
+        w->busy = false;
+    } else if (w->busy && !w->done && w->tag == tag) {
         w->status = hdr->flags;
         w->len = len;
         memcpy(w->data, payload, len);
@@ -308,6 +469,66 @@ static void send_cpl(PCIeEPLink *link, uint16_t tag, MemTxResult res,
     link_send(link, PCIE_EP_LINK_CPL,
               res == MEMTX_OK ? PCIE_EP_LINK_CPL_SC : PCIE_EP_LINK_CPL_UR,
               tag, len, 0, data, len);
+}
+
+void pcie_ep_link_complete(PCIeEPLink *link, uint16_t tag, MemTxResult res,
+                           const void *data, unsigned len)
+{
+    send_cpl(link, tag, res, data, len);
+}
+
+/* The oldest file descriptor that came with the stream, or -1 */
+static int take_rx_fd(PCIeEPLink *link)
+{
+    int fd;
+
+    if (!link->rx_nfds) {
+        return -1;
+    }
+    fd = link->rx_fds[0];
+    memmove(link->rx_fds, link->rx_fds + 1,
+            --link->rx_nfds * sizeof(link->rx_fds[0]));
+    return fd;
+}
+
+static void close_rx_fds(PCIeEPLink *link)
+{
+    int fd;
+
+    while ((fd = take_rx_fd(link)) >= 0) {
+        close(fd);
+    }
+}
+
+/* fds arrive with the bytes of their message: keep them in order. */
+static void collect_rx_fds(PCIeEPLink *link)
+{
+    int fds[PCIE_EP_LINK_MAX_SHM];
+    int n = qemu_chr_fe_get_msgfds(&link->chr, fds, ARRAY_SIZE(fds));
+
+    for (int i = 0; i < n; i++) {
+        if (link->rx_nfds < ARRAY_SIZE(link->rx_fds)) {
+            link->rx_fds[link->rx_nfds++] = fds[i];
+        } else {
+            close(fds[i]);
+        }
+    }
+}
+
+static void handle_shm(PCIeEPLink *link, const PCIeEPLinkShm *shm)
+{
+    int fd = take_rx_fd(link);
+
+    if (fd < 0 || !link->peer_shm) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        link_fail(link, "SHM without a file descriptor or a fast path");
+        return;
+    }
+    if (!pcie_ep_fastpath_import_shm(link, shm, fd)) {
+        link_fail(link, "malformed SHM (bad id or size)");
+    }
 }
 
 /* A request from the peer: runs with the BQL, like a device access. */
@@ -348,6 +569,15 @@ static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
             ops->mem_write(link->opaque, addr, payload, len);
         }
         break;
+    case PCIE_EP_LINK_SHM:
+        handle_shm(link, (const PCIeEPLinkShm *)payload);
+        break;
+    case PCIE_EP_LINK_MAP_RD:
+        pcie_ep_fastpath_serve_map_rd(link, tag, addr, ldq_le_p(payload));
+        break;
+    case PCIE_EP_LINK_REVOKE:
+        pcie_ep_fastpath_serve_revoke(link, tag);
+        break;
     default:
         if (ops->link_event) {
             ops->link_event(link->opaque, hdr->type, payload, len);
@@ -363,7 +593,8 @@ static void handle_msg(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
                             le16_to_cpu(hdr->tag), le64_to_cpu(hdr->addr),
                             le32_to_cpu(hdr->len));
     if (hdr->type == PCIE_EP_LINK_HELLO) {
-        handle_hello(link, (const PCIeEPLinkHello *)payload);
+        handle_hello(link, (const PCIeEPLinkHello *)payload,
+                     le32_to_cpu(hdr->len));
     } else if (!link->hello_seen) {
         link_fail(link, "message before HELLO");
     } else if (hdr->type == PCIE_EP_LINK_CPL) {
@@ -390,7 +621,10 @@ static void link_read(void *opaque, const uint8_t *buf, int size)
         link->rx_gen = gen;
         link->rxlen = 0;
         link->hello_seen = false;
+        close_rx_fds(link);
     }
+    send_hello(link);
+    collect_rx_fds(link);
 
     assert(link->rxlen + size <= sizeof(link->rxbuf));
     memcpy(link->rxbuf + link->rxlen, buf, size);
@@ -451,8 +685,9 @@ static void link_closed(PCIeEPLink *link)
 
     if (was_up) {
         warn_report("%s: link partner gone; link down", link->name);
+        BQL_LOCK_GUARD();
+        pcie_ep_fastpath_disconnected(link);
         if (link->ops->connected) {
-            BQL_LOCK_GUARD();
             link->ops->connected(link->opaque, false);
         }
     }
@@ -464,7 +699,6 @@ static void link_event(void *opaque, QEMUChrEvent event)
 
     switch (event) {
     case CHR_EVENT_OPENED:
-        qatomic_set(&link->open, true);
         send_hello(link);
         break;
     case CHR_EVENT_CLOSED:
@@ -515,6 +749,7 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
     qemu_mutex_init(&link->lock);
     qemu_mutex_init(&link->send_lock);
     qemu_cond_init(&link->cond);
+    pcie_ep_fastpath_init(link, OBJECT(opaque));
     link->iothread = iothread_create(id, errp);
     if (!link->iothread) {
         return false;
@@ -542,6 +777,8 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
         iothread_destroy(link->iothread);
         link->iothread = NULL;
     }
+    close_rx_fds(link);
+    pcie_ep_fastpath_cleanup(link);
     qemu_cond_destroy(&link->cond);
     qemu_mutex_destroy(&link->send_lock);
     qemu_mutex_destroy(&link->lock);

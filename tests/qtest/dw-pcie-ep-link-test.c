@@ -14,6 +14,7 @@
 #include "qemu/osdep.h"
 #include <sys/socket.h>
 #include <sys/un.h>
+#include "qemu/atomic.h"
 #include "libqtest.h"
 
 /* EP side: see dw-pcie-ep-test.c for the platform bus layout */
@@ -39,6 +40,29 @@ typedef struct Lab {
     QTestState *ep;
     QTestState *host;
 } Lab;
+
+/*
+ * Every test runs twice: with both VMs' RAM shareable and the fast path
+ * on, and with the message path alone (fast-path=off on both ends).
+ */
+typedef struct LabMode {
+    const char *name;
+    bool fast;
+} LabMode;
+
+static const LabMode modes[] = {
+    { "fast", true },
+    { "message", false },
+};
+
+static const LabMode *mode;
+
+/* Shareable RAM for -M virt's 128 MiB, and the fast-path setting */
+static char *ram_args(void)
+{
+    return g_strdup("-object memory-backend-memfd,id=ram,size=128M "
+                    "-machine memory-backend=ram");
+}
 
 static bool wait_for(QTestState *qts, uint64_t addr, uint32_t mask,
                      uint32_t want, bool cfg16)
@@ -80,17 +104,21 @@ static void host_setup_port(QTestState *host)
 
 static void lab_start(Lab *lab)
 {
+    g_autofree char *ram = ram_args();
+    const char *fast = mode->fast ? "on" : "off";
+
     lab->dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_assert(lab->dir);
     lab->sock = g_build_filename(lab->dir, "link.sock", NULL);
-    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none "
+    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
-                          "-device dw-pcie-ep,id=ep,chardev=link", lab->sock);
-    lab->host = qtest_initf("-M virt,gic-version=3 -nic none "
+                          "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s",
+                          ram, lab->sock, fast);
+    lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
                             "-device dw-pcie-ep-link,id=l,chardev=link,"
-                            "port=rp0", lab->sock);
+                            "port=rp0,fast-path=%s", ram, lab->sock, fast);
     ep_setup(lab->ep);
     host_setup_port(lab->host);
 }
@@ -317,8 +345,13 @@ static void test_malformed(void)
 {
     g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_autofree char *sock = g_build_filename(dir, "link.sock", NULL);
-    /* HELLO, magic "DPEL", version 1, role host */
+    /* HELLO, magic "DPEL", version 2, role host, no features */
     const uint8_t hello[] = {
+        1, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0x44, 0x50, 0x45, 0x4c, 2, 0, 2, 0, 0, 0, 0, 0,
+    };
+    /* The same from a version-1 peer, which has no features word */
+    const uint8_t hello_v1[] = {
         1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         0x44, 0x50, 0x45, 0x4c, 1, 0, 2, 0,
     };
@@ -336,6 +369,14 @@ static void test_malformed(void)
     g_assert_cmpint(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), ==, 18);
     g_assert(peer_closes(fd));
     close(fd);
+
+    /* A version-1 peer is refused: the link stays down. */
+    fd = connect_unix(sock);
+    g_assert_cmpint(send(fd, hello_v1, sizeof(hello_v1), 0), ==,
+                    sizeof(hello_v1));
+    g_assert(peer_closes(fd));
+    close(fd);
+    g_assert_cmpint(qtest_readl(ep, ELBI + 4), ==, 0);
 
     fd = connect_unix(sock);
     g_assert_cmpint(send(fd, hello, sizeof(hello), 0), ==, sizeof(hello));
@@ -400,6 +441,167 @@ static void test_ltssm_disable(void)
     lab_stop(&lab);
 }
 
+/*
+ * Fast path
+ */
+
+static bool mtree_has(QTestState *qts, const char *what)
+{
+    g_autofree char *out = qtest_hmp(qts, "info mtree");
+
+    return strstr(out, what) != NULL;
+}
+
+/* The BAR and the window are RAM under the fast path, messages without. */
+static void test_fast_path_mapped(void)
+{
+    Lab lab;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
+
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
+    /* The EP's own writes show through the mapping at once. */
+    qtest_writel(lab.ep, RAM + 0x100014, 0x5a5a0002);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x14), ==, 0x5a5a0002);
+
+    qtest_writel(lab.ep, WINDOW + 0x80, 0x5a5a0003);
+    g_assert_cmphex(qtest_readl(lab.ep, WINDOW + 0x80), ==, 0x5a5a0003);
+    g_assert_cmpint(mtree_has(lab.ep, "ob0.fast"), ==, mode->fast);
+    qtest_writel(lab.host, RAM + 0x200084, 0x5a5a0004);
+    g_assert_cmphex(qtest_readl(lab.ep, WINDOW + 0x84), ==, 0x5a5a0004);
+    g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200080), ==, 0x5a5a0003);
+    lab_stop(&lab);
+}
+
+typedef struct Streamer {
+    QTestState *qts;
+    uint64_t addr;
+    uint32_t count;
+    bool stop;
+} Streamer;
+
+static gpointer stream_writes(gpointer opaque)
+{
+    Streamer *st = opaque;
+
+    while (!qatomic_read(&st->stop)) {
+        qtest_writel(st->qts, st->addr, ++st->count);
+    }
+    return NULL;
+}
+
+/* Wait until the streamer's writes show at @addr of @qts */
+static bool stream_lands(QTestState *qts, uint64_t addr)
+{
+    uint32_t first = qtest_readl(qts, addr);
+
+    for (int i = 0; i < 500; i++) {
+        uint32_t now = qtest_readl(qts, addr);
+
+        if (now && now != first) {
+            return true;
+        }
+        g_usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* After @addr stops changing it must stay put: nothing lands there. */
+static void assert_quiet(QTestState *qts, uint64_t addr)
+{
+    uint32_t before = qtest_readl(qts, addr);
+
+    g_usleep(100 * 1000);
+    g_assert_cmphex(qtest_readl(qts, addr), ==, before);
+}
+
+/*
+ * The EP retargets the inbound region while the host streams writes to
+ * the BAR: once the iATU write has returned, no write lands at the old
+ * target, and the new target gets them.
+ */
+static void test_inbound_revoke(void)
+{
+    Lab lab;
+    Streamer st;
+    GThread *t;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    st = (Streamer) { .qts = lab.host, .addr = HOST_BAR0 + 0x40 };
+    t = g_thread_new("host-writes", stream_writes, &st);
+    g_assert(stream_lands(lab.ep, RAM + 0x100040));
+
+    qtest_writel(lab.ep, IB(0) + 0x14, RAM + 0x300000);
+    assert_quiet(lab.ep, RAM + 0x100040);
+    g_assert(stream_lands(lab.ep, RAM + 0x300040));
+
+    qatomic_set(&st.stop, true);
+    g_thread_join(t);
+    lab_stop(&lab);
+}
+
+/*
+ * The host clears Bus Master Enable while the EP streams writes through
+ * the window: once the config write has returned, none reaches host RAM.
+ */
+static void test_outbound_revoke(void)
+{
+    Lab lab;
+    Streamer st;
+    GThread *t;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
+    st = (Streamer) { .qts = lab.ep, .addr = WINDOW + 0x40 };
+    t = g_thread_new("ep-writes", stream_writes, &st);
+    g_assert(stream_lands(lab.host, RAM + 0x200040));
+
+    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0002);
+    assert_quiet(lab.host, RAM + 0x200040);
+
+    /* Bus mastering back on: the writes land again. */
+    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    g_assert(stream_lands(lab.host, RAM + 0x200040));
+
+    qatomic_set(&st.stop, true);
+    g_thread_join(t);
+    lab_stop(&lab);
+}
+
+typedef struct ModeTest {
+    const LabMode *mode;
+    void (*fn)(void);
+} ModeTest;
+
+static void run_in_mode(const void *data)
+{
+    const ModeTest *mt = data;
+
+    mode = mt->mode;
+    mt->fn();
+}
+
+static void add_mode_tests(const char *name, void (*fn)(void))
+{
+    for (int i = 0; i < ARRAY_SIZE(modes); i++) {
+        ModeTest *mt = g_new(ModeTest, 1);
+        g_autofree char *path = g_strdup_printf("/dw-pcie-ep-link/%s/%s",
+                                                modes[i].name, name);
+
+        *mt = (ModeTest) { &modes[i], fn };
+        qtest_add_data_func(path, mt, run_in_mode);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -409,13 +611,16 @@ int main(int argc, char **argv)
         g_test_skip("the endpoint link is not part of this build");
         return g_test_run();
     }
-    qtest_add_func("/dw-pcie-ep-link/config", test_config_round_trip);
-    qtest_add_func("/dw-pcie-ep-link/bar", test_bar_round_trip);
-    qtest_add_func("/dw-pcie-ep-link/ep-to-host", test_ep_to_host);
-    qtest_add_func("/dw-pcie-ep-link/cross-reads", test_cross_reads);
-    qtest_add_func("/dw-pcie-ep-link/link-down", test_link_down);
-    qtest_add_func("/dw-pcie-ep-link/host-dies", test_host_dies);
-    qtest_add_func("/dw-pcie-ep-link/ltssm-disable", test_ltssm_disable);
+    add_mode_tests("config", test_config_round_trip);
+    add_mode_tests("bar", test_bar_round_trip);
+    add_mode_tests("ep-to-host", test_ep_to_host);
+    add_mode_tests("cross-reads", test_cross_reads);
+    add_mode_tests("link-down", test_link_down);
+    add_mode_tests("host-dies", test_host_dies);
+    add_mode_tests("ltssm-disable", test_ltssm_disable);
+    add_mode_tests("fast-path-mapped", test_fast_path_mapped);
+    add_mode_tests("inbound-revoke", test_inbound_revoke);
+    add_mode_tests("outbound-revoke", test_outbound_revoke);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     return g_test_run();
 }

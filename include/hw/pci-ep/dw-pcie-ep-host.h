@@ -21,6 +21,7 @@
 #include "hw/pci/pci_device.h"
 #include "qom/object.h"
 #include "hw/pci-ep/pcie-ep-link.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
 
 #define TYPE_DW_PCIE_EP_LINK "dw-pcie-ep-link"
 OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPLinkPort, DW_PCIE_EP_LINK)
@@ -31,7 +32,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPFunction, DW_PCIE_EP_FUNCTION)
 typedef struct DWPCIeEPFunctionBar {
     DWPCIeEPFunction *fn;
     int index;
-    MemoryRegion mr;
+    MemoryRegion mr;        /* what the host maps: io, fast maps above */
+    MemoryRegion io;        /* by message to the endpoint */
+    PCIeEPFastWindow fast;
 } DWPCIeEPFunctionBar;
 
 struct DWPCIeEPFunction {

@@ -111,6 +111,14 @@ bool dw_iatu_translate_outbound(const DWiATU *iatu, uint64_t cpu_addr,
                                 DWiATUTranslation *out);
 
 /*
+ * The CPU addresses [*lo, *hi] around @cpu_addr that translate through
+ * the same outbound region as @cpu_addr did (@t), and linearly.
+ */
+void dw_iatu_outbound_span(const DWiATU *iatu, uint64_t cpu_addr,
+                           const DWiATUTranslation *t, uint64_t *lo,
+                           uint64_t *hi);
+
+/*
  * Inbound: the enabled memory region, lowest index first, that matches a
  * TLP to @pci_addr, which hit BAR @hit->bar of function @hit->func.
  * BAR-match regions match by BAR (and function, if asked to);

@@ -46,7 +46,8 @@ struct DWPCIeEPState {
     MemoryRegion dbi;
     MemoryRegion dbi2;
     MemoryRegion atu;
-    MemoryRegion addr_space;
+    MemoryRegion addr_space;    /* container: window_io, host RAM above */
+    MemoryRegion window_io;
     MemoryRegion elbi;
     /* Where inbound TLPs land: the EP's DMA address space */
     AddressSpace dma_as;
@@ -75,6 +76,8 @@ struct DWPCIeEPState {
 
     /* The link to the host, and the glue's LTSSM enable (ELBI) */
     PCIeEPLink link;
+    /* Fast path: host RAM mapped into the window, per outbound region */
+    struct PCIeEPFastWindow *ob_fast;
     bool ltssm_enable;
     DWPCIeEPLinkState link_state;
     DWPCIeEPLinkState link_sent;    /* what the host was told last */

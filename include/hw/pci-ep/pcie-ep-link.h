@@ -21,10 +21,11 @@
 
 #include "chardev/char-fe.h"
 #include "exec/memattrs.h"
+#include "system/memory.h"
 #include "qemu/notify.h"
 #include "qemu/thread.h"
 
-#define PCIE_EP_LINK_VERSION        1
+#define PCIE_EP_LINK_VERSION        2
 #define PCIE_EP_LINK_MAGIC          0x4c455044  /* "DPEL" */
 #define PCIE_EP_LINK_MAX_PAYLOAD    4096
 #define PCIE_EP_LINK_NUM_TAGS       64
@@ -39,6 +40,10 @@ typedef enum PCIeEPLinkMsgType {
     PCIE_EP_LINK_UP = 7,
     PCIE_EP_LINK_DOWN = 8,
     PCIE_EP_LINK_HOT_RESET = 9,
+    /* Version 2: the shared-memory fast path */
+    PCIE_EP_LINK_SHM = 10,
+    PCIE_EP_LINK_MAP_RD = 11,
+    PCIE_EP_LINK_REVOKE = 12,
     PCIE_EP_LINK_MSG_MAX,
 } PCIeEPLinkMsgType;
 
@@ -63,7 +68,45 @@ typedef struct QEMU_PACKED PCIeEPLinkHello {
     uint32_t magic;
     uint16_t version;
     uint16_t role;      /* PCIE_EP_LINK_ROLE_* of the sender */
+    uint32_t features;  /* PCIE_EP_LINK_FEAT_* (version 2) */
 } PCIeEPLinkHello;
+
+/* A version-1 HELLO has no features word. */
+#define PCIE_EP_LINK_HELLO_V1_LEN   8
+
+/* The sender can pass and map file descriptors, and wants the fast path. */
+#define PCIE_EP_LINK_FEAT_SHM       (1u << 0)
+
+/* SHM payload: one of the sender's RAM blocks; its fd rides along. */
+typedef struct QEMU_PACKED PCIeEPLinkShm {
+    uint32_t id;
+    uint32_t reserved;
+    uint64_t size;      /* bytes of the file that may be mapped */
+} PCIeEPLinkShm;
+
+/* MAP_RD payload: the size of the range at the header's address */
+typedef struct QEMU_PACKED PCIeEPLinkMapRd {
+    uint64_t size;
+} PCIeEPLinkMapRd;
+
+/*
+ * One piece of a MAP_RD completion: [offset, offset + size) of the
+ * range asked for is RAM at @shm_offset of shared block @shm_id.
+ */
+typedef struct QEMU_PACKED PCIeEPLinkExtent {
+    uint64_t offset;
+    uint64_t size;
+    uint64_t shm_offset;
+    uint32_t shm_id;
+    uint32_t flags;     /* PCIE_EP_LINK_EXTENT_* */
+} PCIeEPLinkExtent;
+
+#define PCIE_EP_LINK_EXTENT_WRITE   (1u << 0)
+#define PCIE_EP_LINK_MAX_EXTENTS \
+    (PCIE_EP_LINK_MAX_PAYLOAD / sizeof(PCIeEPLinkExtent))
+#define PCIE_EP_LINK_MAX_SHM        16
+/* Every mapping is made of whole pages of this size. */
+#define PCIE_EP_LINK_PAGE_SIZE      4096
 
 #define PCIE_EP_LINK_ROLE_EP    1
 #define PCIE_EP_LINK_ROLE_HOST  2
@@ -73,6 +116,8 @@ typedef struct QEMU_PACKED PCIeEPLinkUp {
     uint32_t bar_mask[6];   /* DBI2 masks: bit 0 enable, size - 1 */
     uint32_t bar_flags[6];  /* the BAR registers' type bits */
 } PCIeEPLinkUp;
+
+typedef struct PCIeEPExtents PCIeEPExtents;
 
 /* What the owner of a link end does with the peer's requests. */
 typedef struct PCIeEPLinkOps {
@@ -89,11 +134,19 @@ typedef struct PCIeEPLinkOps {
                        const void *payload, unsigned len);
     /* The connection came up (HELLO exchanged) or went away. */
     void (*connected)(void *opaque, bool connected);
+    /*
+     * MAP_RD: fill @ext with the parts of [addr, addr + size) that this
+     * end's translation takes to shared RAM, with
+     * pcie_ep_fastpath_add_extent(); optional.
+     */
+    void (*map_read)(void *opaque, uint64_t addr, uint64_t size,
+                     PCIeEPExtents *ext);
 } PCIeEPLinkOps;
 
 typedef struct PCIeEPLinkWaiter {
     bool busy;
     bool done;
+    bool detached;      /* nobody waits: the completion just frees it */
     uint16_t tag;       /* index in the low bits, a generation above */
     uint8_t status;
     uint32_t len;
@@ -121,6 +174,8 @@ typedef struct PCIeEPLink {
     uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
     size_t rxlen;
     bool hello_seen;
+    int rx_fds[PCIE_EP_LINK_MAX_SHM];
+    unsigned rx_nfds;
     unsigned rx_gen;
     unsigned conn_gen;
 
@@ -129,9 +184,17 @@ typedef struct PCIeEPLink {
     QemuCond cond;
     QemuMutex send_lock;
     bool open;          /* socket connected */
+    unsigned hello_conn;    /* HELLO sent on connection hello_conn - 1 */
     bool up;            /* HELLO exchanged */
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
     uint16_t tag_gen;
+
+    /* The fast path (pcie-ep-fastpath.c); BQL */
+    bool fast_path;                 /* property: offer the fast path */
+    AddressSpace *shared_as;        /* whose RAM this end offers */
+    bool local_shm;                 /* we offer it on this connection */
+    bool peer_shm;                  /* both ends offered it */
+    struct PCIeEPFastPath *fp;
 } PCIeEPLink;
 
 /*
@@ -139,6 +202,7 @@ typedef struct PCIeEPLink {
  * qemu_chr_fe_init()) has set up; returns false with @errp set if that
  * fails, and does nothing (returning true) if there is no chardev.
  */
+/* @opaque is the device that owns the link. */
 bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
                        const PCIeEPLinkOps *ops, void *opaque, Error **errp);
 void pcie_ep_link_cleanup(PCIeEPLink *link);
@@ -156,6 +220,27 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
 /* A posted write (CFG_WR is posted too: ordering comes from the stream). */
 void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         uint64_t addr, const void *buf, unsigned len);
+/*
+ * A non-posted request with a payload, whose completion may carry up to
+ * @reply_max bytes (the length in *@reply_len): MAP_RD and REVOKE.
+ * Waits as pcie_ep_link_read() does.  With @reply NULL, nobody waits:
+ * the request is sent and its completion dropped.
+ */
+MemTxResult pcie_ep_link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                                 uint64_t addr, const void *payload,
+                                 unsigned payload_len, void *reply,
+                                 unsigned reply_max, unsigned *reply_len);
+/* A completion to the peer's request @tag, from any thread */
+void pcie_ep_link_complete(PCIeEPLink *link, uint16_t tag, MemTxResult res,
+                           const void *data, unsigned len);
+/* Send a message with file descriptors (SHM); false if they cannot go */
+bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
+                           const void *payload, unsigned len, int *fds,
+                           int nfds);
+/* The calling thread serves this link's socket */
+bool pcie_ep_link_in_iothread(PCIeEPLink *link);
+/* Which connection this is: changes with every new one */
+unsigned pcie_ep_link_connection(PCIeEPLink *link);
 /* UP, DOWN and HOT_RESET */
 void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
                              const void *payload, unsigned len);

@@ -1,0 +1,528 @@
+/*
+ * The link's shared-memory fast path
+ *
+ * See include/hw/pci-ep/pcie-ep-fastpath.h and docs/link-protocol.md.
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "exec/cpu-common.h"
+#include "hw/core/cpu.h"
+#include "system/memory.h"
+#include "system/ramblock.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
+#include "trace.h"
+
+#define PAGE_MASK_FP    ((uint64_t)PCIE_EP_LINK_PAGE_SIZE - 1)
+
+typedef struct PCIeEPFastPath {
+    Object *owner;
+
+    /* Exports: our RAM blocks the peer was given, in SHM order */
+    RAMBlock *block[PCIE_EP_LINK_MAX_SHM];
+    unsigned nblocks;
+    bool exported;          /* the peer may hold translations of ours */
+
+    /* Imports: the peer's RAM blocks, and where we mapped them */
+    MemoryRegion *shm[PCIE_EP_LINK_MAX_SHM];
+    unsigned gen;
+    QLIST_HEAD(, PCIeEPFastWindow) windows;
+
+    PCIeEPFastPathStats stats;
+} PCIeEPFastPath;
+
+/*
+ * A region that RCU readers (a vCPU still running on the old memory
+ * map) may still see is destroyed only after a grace period.  The RCU
+ * thread runs its callbacks with the BQL held, in the order they were
+ * queued, so the flat views that used it are gone first.
+ */
+typedef struct DeferredRegion {
+    struct rcu_head rcu;
+    MemoryRegion *mr;
+} DeferredRegion;
+
+static void destroy_region_rcu(DeferredRegion *d)
+{
+    object_unparent(OBJECT(d->mr));
+    g_free(d->mr);
+    g_free(d);
+}
+
+static void destroy_region_later(MemoryRegion *mr)
+{
+    DeferredRegion *d = g_new0(DeferredRegion, 1);
+
+    d->mr = mr;
+    call_rcu(d, destroy_region_rcu, rcu);
+}
+
+void pcie_ep_fastpath_init(PCIeEPLink *link, Object *owner)
+{
+    link->fp = g_new0(PCIeEPFastPath, 1);
+    link->fp->owner = owner;
+    QLIST_INIT(&link->fp->windows);
+}
+
+PCIeEPFastPathStats pcie_ep_fastpath_stats(PCIeEPLink *link)
+{
+    PCIeEPFastPathStats none = { 0 };
+
+    return link->fp ? link->fp->stats : none;
+}
+
+/*
+ * Exports
+ */
+
+static bool shareable(MemoryRegion *mr)
+{
+    return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
+           !mr->readonly && !memory_region_is_rom(mr) && mr->ram_block &&
+           memory_region_get_fd(mr) >= 0;
+}
+
+static bool collect_block(Int128 start, Int128 len, const MemoryRegion *cmr,
+                          hwaddr offset_in_region, void *opaque)
+{
+    PCIeEPFastPath *fp = opaque;
+    MemoryRegion *mr = (MemoryRegion *)cmr;
+
+    if (!shareable(mr)) {
+        return false;
+    }
+    for (unsigned i = 0; i < fp->nblocks; i++) {
+        if (fp->block[i] == mr->ram_block) {
+            return false;
+        }
+    }
+    if (fp->nblocks < PCIE_EP_LINK_MAX_SHM) {
+        fp->block[fp->nblocks++] = mr->ram_block;
+    }
+    return false;
+}
+
+/* Offer the peer every RAM block with a file descriptor in @as. */
+static void export_ram(PCIeEPLink *link)
+{
+    PCIeEPFastPath *fp = link->fp;
+    unsigned sent = 0;
+
+    fp->nblocks = 0;
+    fp->exported = false;
+    if (link->shared_as) {
+        RCU_READ_LOCK_GUARD();
+        flatview_for_each_range(address_space_to_flatview(link->shared_as),
+                                collect_block, fp);
+    }
+    for (unsigned i = 0; i < fp->nblocks; i++) {
+        RAMBlock *rb = fp->block[i];
+        PCIeEPLinkShm shm = {
+            .id = cpu_to_le32(i),
+            .size = cpu_to_le64(qemu_ram_get_fd_offset(rb) +
+                                qemu_ram_get_used_length(rb)),
+        };
+        int fd = qemu_ram_get_fd(rb);
+
+        if (pcie_ep_link_send_fds(link, PCIE_EP_LINK_SHM, &shm, sizeof(shm),
+                                  &fd, 1)) {
+            sent++;
+        }
+    }
+    fp->nblocks = sent == fp->nblocks ? sent : 0;
+    if (sent) {
+        info_report("%s: fast path: %u RAM block(s) of this VM shared with "
+                    "the link partner", link->name, sent);
+    } else {
+        info_report("%s: message path for the partner's accesses to this VM: "
+                    "its RAM has no file descriptor to share (use a memory "
+                    "backend with share=on)", link->name);
+    }
+}
+
+static int block_index(PCIeEPFastPath *fp, RAMBlock *rb)
+{
+    for (unsigned i = 0; i < fp->nblocks; i++) {
+        if (fp->block[i] == rb) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void append_extent(PCIeEPExtents *ext, uint64_t offset, uint64_t size,
+                          unsigned id, uint64_t file_offset)
+{
+    PCIeEPLinkExtent *last = ext->n ? &ext->e[ext->n - 1] : NULL;
+
+    if (last && le32_to_cpu(last->shm_id) == id &&
+        le64_to_cpu(last->offset) + le64_to_cpu(last->size) == offset &&
+        le64_to_cpu(last->shm_offset) + le64_to_cpu(last->size) ==
+        file_offset) {
+        last->size = cpu_to_le64(le64_to_cpu(last->size) + size);
+        return;
+    }
+    if (ext->n == PCIE_EP_LINK_MAX_EXTENTS) {
+        return;     /* the rest stays on the message path */
+    }
+    ext->e[ext->n++] = (PCIeEPLinkExtent) {
+        .offset = cpu_to_le64(offset),
+        .size = cpu_to_le64(size),
+        .shm_offset = cpu_to_le64(file_offset),
+        .shm_id = cpu_to_le32(id),
+        .flags = cpu_to_le32(PCIE_EP_LINK_EXTENT_WRITE),
+    };
+}
+
+uint64_t pcie_ep_fastpath_add_extent(PCIeEPLink *link, AddressSpace *as,
+                                     hwaddr addr, uint64_t size,
+                                     uint64_t offset, PCIeEPExtents *ext)
+{
+    PCIeEPFastPath *fp = link->fp;
+    uint64_t page_left = PCIE_EP_LINK_PAGE_SIZE - (addr & PAGE_MASK_FP);
+    hwaddr xlat, len = size;
+    MemoryRegion *mr;
+    int id;
+
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(as, addr, &xlat, &len, true,
+                                 MEMTXATTRS_UNSPECIFIED);
+    len = MAX(MIN(len, size), 1);
+    id = shareable(mr) ? block_index(fp, mr->ram_block) : -1;
+    if (id < 0) {
+        return len;     /* not RAM we shared: the message path */
+    }
+    xlat += qemu_ram_get_fd_offset(mr->ram_block);
+    /* Whole pages only, at the same offset within a page on both sides */
+    if (((addr ^ offset) | (addr ^ xlat)) & PAGE_MASK_FP) {
+        return len;
+    }
+    if (addr & PAGE_MASK_FP) {
+        return MIN(page_left, len);
+    }
+    if (len < PCIE_EP_LINK_PAGE_SIZE) {
+        return len;
+    }
+    len &= ~PAGE_MASK_FP;
+    append_extent(ext, offset, len, id, xlat);
+    fp->exported = true;
+    return len;
+}
+
+void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
+                                   uint64_t addr, uint64_t size)
+{
+    g_autofree PCIeEPExtents *ext = g_new0(PCIeEPExtents, 1);
+
+    /* Even an empty answer is a translation the peer may cache. */
+    link->fp->exported = true;
+    if (link->peer_shm && link->ops->map_read && link->fp->nblocks) {
+        link->ops->map_read(link->opaque, addr, size, ext);
+    }
+    trace_pcie_ep_fastpath_map_rd(link->name, addr, size, ext->n);
+    pcie_ep_link_complete(link, tag, MEMTX_OK, ext->e,
+                          ext->n * sizeof(ext->e[0]));
+}
+
+void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
+{
+    PCIeEPFastPath *fp = link->fp;
+    unsigned len;
+
+    if (!fp || !fp->exported || !pcie_ep_link_is_up(link)) {
+        return;
+    }
+    fp->exported = false;
+    fp->stats.revokes_sent++;
+    trace_pcie_ep_fastpath_revoke(link->name, wait);
+    if (!wait || pcie_ep_link_in_iothread(link)) {
+        pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, NULL, 0,
+                             NULL);
+        return;
+    }
+    if (pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, &len, 0,
+                             &len) != MEMTX_OK && pcie_ep_link_is_up(link)) {
+        warn_report("%s: the link partner did not confirm a revocation",
+                    link->name);
+    }
+}
+
+/*
+ * Imports
+ */
+
+bool pcie_ep_fastpath_import_shm(PCIeEPLink *link, const PCIeEPLinkShm *shm,
+                                 int fd)
+{
+    PCIeEPFastPath *fp = link->fp;
+    uint32_t id = le32_to_cpu(shm->id);
+    uint64_t size = le64_to_cpu(shm->size);
+    g_autofree char *name = NULL;
+    Error *err = NULL;
+    MemoryRegion *mr;
+
+    if (id >= PCIE_EP_LINK_MAX_SHM || fp->shm[id] || !size ||
+        (size & PAGE_MASK_FP)) {
+        close(fd);
+        return false;
+    }
+    name = g_strdup_printf("%s.peer-ram%u", link->name, id);
+    mr = g_new0(MemoryRegion, 1);
+    if (!memory_region_init_ram_from_fd(mr, fp->owner, name, size, RAM_SHARED,
+                                        fd, 0, &err)) {
+        error_reportf_err(err, "%s: cannot map the link partner's RAM "
+                          "(message path instead): ", link->name);
+        object_unparent(OBJECT(mr));
+        g_free(mr);
+        close(fd);
+        return true;
+    }
+    fp->shm[id] = mr;
+    trace_pcie_ep_fastpath_shm(link->name, id, size);
+    return true;
+}
+
+void pcie_ep_fast_window_init(PCIeEPFastWindow *w, PCIeEPLink *link,
+                              MemoryRegion *container, const char *name)
+{
+    *w = (PCIeEPFastWindow) {
+        .link = link,
+        .container = container,
+        .name = g_strdup(name),
+        .maps = g_ptr_array_new(),
+    };
+    if (link->fp) {
+        QLIST_INSERT_HEAD(&link->fp->windows, w, next);
+    }
+}
+
+static void window_unmap(PCIeEPFastWindow *w)
+{
+    for (unsigned i = 0; i < w->maps->len; i++) {
+        MemoryRegion *alias = g_ptr_array_index(w->maps, i);
+
+        memory_region_del_subregion(w->container, alias);
+        destroy_region_later(alias);
+    }
+    g_ptr_array_set_size(w->maps, 0);
+    w->filled = false;
+}
+
+void pcie_ep_fast_window_destroy(PCIeEPFastWindow *w)
+{
+    if (!w->maps) {
+        return;
+    }
+    memory_region_transaction_begin();
+    window_unmap(w);
+    memory_region_transaction_commit();
+    if (w->link->fp) {
+        QLIST_REMOVE(w, next);
+    }
+    g_ptr_array_free(w->maps, true);
+    w->maps = NULL;
+    g_free(w->name);
+}
+
+void pcie_ep_fastpath_drop_imports(PCIeEPLink *link)
+{
+    PCIeEPFastPath *fp = link->fp;
+    PCIeEPFastWindow *w;
+
+    if (!fp) {
+        return;
+    }
+    fp->gen++;
+    memory_region_transaction_begin();
+    QLIST_FOREACH(w, &fp->windows, next) {
+        window_unmap(w);
+    }
+    memory_region_transaction_commit();
+}
+
+/* The peer's answer is untrusted: every extent must fit where it goes. */
+static bool extent_ok(PCIeEPFastPath *fp, const PCIeEPLinkExtent *e,
+                      uint64_t window_size, uint64_t prev_end)
+{
+    uint64_t off = le64_to_cpu(e->offset), size = le64_to_cpu(e->size);
+    uint64_t shm_off = le64_to_cpu(e->shm_offset);
+    uint32_t id = le32_to_cpu(e->shm_id);
+
+    return id < PCIE_EP_LINK_MAX_SHM && fp->shm[id] && size &&
+           !((off | size | shm_off) & PAGE_MASK_FP) && off >= prev_end &&
+           off < window_size && size <= window_size - off &&
+           shm_off < memory_region_size(fp->shm[id]) &&
+           size <= memory_region_size(fp->shm[id]) - shm_off;
+}
+
+static void window_install(PCIeEPFastWindow *w, hwaddr offset, uint64_t size,
+                           const PCIeEPLinkExtent *e, unsigned n)
+{
+    PCIeEPFastPath *fp = w->link->fp;
+    uint64_t prev_end = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (!extent_ok(fp, &e[i], size, prev_end)) {
+            qemu_log_mask(LOG_GUEST_ERROR, "%s: the link partner's map of "
+                          "%s has a bad extent %u: left on the message "
+                          "path\n", w->link->name, w->name, i);
+            return;
+        }
+        prev_end = le64_to_cpu(e[i].offset) + le64_to_cpu(e[i].size);
+    }
+    memory_region_transaction_begin();
+    for (unsigned i = 0; i < n; i++) {
+        MemoryRegion *alias;
+        g_autofree char *name = NULL;
+
+        if (!(le32_to_cpu(e[i].flags) & PCIE_EP_LINK_EXTENT_WRITE)) {
+            continue;   /* read-only RAM stays on the message path */
+        }
+        alias = g_new0(MemoryRegion, 1);
+        name = g_strdup_printf("%s.fast%u", w->name, w->maps->len);
+        memory_region_init_alias(alias, fp->owner, name,
+                                 fp->shm[le32_to_cpu(e[i].shm_id)],
+                                 le64_to_cpu(e[i].shm_offset),
+                                 le64_to_cpu(e[i].size));
+        memory_region_add_subregion_overlap(w->container,
+                                            offset + le64_to_cpu(e[i].offset),
+                                            alias, 1);
+        g_ptr_array_add(w->maps, alias);
+        fp->stats.maps_installed++;
+        trace_pcie_ep_fastpath_map(w->link->name, w->name,
+                                   offset + le64_to_cpu(e[i].offset),
+                                   le64_to_cpu(e[i].size));
+    }
+    memory_region_transaction_commit();
+}
+
+void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
+                              uint64_t pci_addr, uint64_t size)
+{
+    PCIeEPLink *link = w->link;
+    PCIeEPFastPath *fp = link->fp;
+    PCIeEPLinkMapRd rd = { .size = cpu_to_le64(size) };
+    g_autofree PCIeEPLinkExtent *e = NULL;
+    unsigned gen, len = 0;
+    MemTxResult res;
+
+    if (!fp || !link->peer_shm || w->filling ||
+        (w->filled && w->gen == fp->gen) ||
+        pcie_ep_link_in_iothread(link)) {
+        return;
+    }
+    gen = fp->gen;
+    w->filling = true;
+    fp->stats.map_requests++;
+    e = g_new(PCIeEPLinkExtent, PCIE_EP_LINK_MAX_EXTENTS);
+    res = pcie_ep_link_request(link, PCIE_EP_LINK_MAP_RD, pci_addr, &rd,
+                               sizeof(rd), e, PCIE_EP_LINK_MAX_PAYLOAD, &len);
+    w->filling = false;
+    /* A translation that changed while we asked is not installed. */
+    if (res != MEMTX_OK || fp->gen != gen || !w->maps) {
+        return;
+    }
+    window_unmap(w);
+    w->filled = true;
+    w->gen = gen;
+    window_install(w, offset, size, e, len / sizeof(*e));
+}
+
+/*
+ * REVOKE: unmap, then answer once no vCPU can still reach the old RAM.
+ * The memory transaction queues a TLB flush on every vCPU; exclusive
+ * work runs only when every vCPU is out of guest code, and each one
+ * runs its queued flush before it enters guest code again.
+ */
+typedef struct RevokeAck {
+    PCIeEPLink *link;
+    unsigned connection;
+    uint16_t tag;
+} RevokeAck;
+
+static void revoke_ack_work(CPUState *cpu, run_on_cpu_data data)
+{
+    RevokeAck *ack = data.host_ptr;
+
+    if (pcie_ep_link_connection(ack->link) == ack->connection) {
+        pcie_ep_link_complete(ack->link, ack->tag, MEMTX_OK, NULL, 0);
+    }
+    g_free(ack);
+}
+
+void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
+{
+    RevokeAck *ack;
+
+    pcie_ep_fastpath_drop_imports(link);
+    link->fp->stats.revokes_served++;
+    if (!first_cpu) {
+        pcie_ep_link_complete(link, tag, MEMTX_OK, NULL, 0);
+        return;
+    }
+    ack = g_new(RevokeAck, 1);
+    *ack = (RevokeAck) {
+        .link = link, .connection = pcie_ep_link_connection(link), .tag = tag,
+    };
+    async_safe_run_on_cpu(first_cpu, revoke_ack_work,
+                          RUN_ON_CPU_HOST_PTR(ack));
+}
+
+/*
+ * Connection lifecycle
+ */
+
+static void forget_shm(PCIeEPFastPath *fp)
+{
+    for (unsigned i = 0; i < PCIE_EP_LINK_MAX_SHM; i++) {
+        if (fp->shm[i]) {
+            destroy_region_later(fp->shm[i]);
+            fp->shm[i] = NULL;
+        }
+    }
+}
+
+void pcie_ep_fastpath_connected(PCIeEPLink *link)
+{
+    PCIeEPFastPath *fp = link->fp;
+
+    pcie_ep_fastpath_drop_imports(link);
+    forget_shm(fp);
+    if (link->peer_shm) {
+        export_ram(link);
+    } else {
+        fp->nblocks = 0;
+        fp->exported = false;
+    }
+}
+
+void pcie_ep_fastpath_disconnected(PCIeEPLink *link)
+{
+    PCIeEPFastPath *fp = link->fp;
+
+    if (!fp) {
+        return;
+    }
+    pcie_ep_fastpath_drop_imports(link);
+    forget_shm(fp);
+    fp->nblocks = 0;
+    fp->exported = false;
+}
+
+void pcie_ep_fastpath_cleanup(PCIeEPLink *link)
+{
+    if (!link->fp) {
+        return;
+    }
+    pcie_ep_fastpath_disconnected(link);
+    g_free(link->fp);
+    link->fp = NULL;
+}
