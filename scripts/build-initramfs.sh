@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the guests' initramfs: Debian's busybox-static for arm64, the
-# lab's /init and job scripts from guest/, and the test program that
-# scripts/build-kernel.sh built from the kernel tree.
+# lab's /init and job scripts from guest/, the lab's benchmark program
+# (guest/bench/), and the test program that scripts/build-kernel.sh
+# built from the kernel tree.
 #
 # usage: scripts/build-initramfs.sh KERNEL_OUT_DIR
 # Prints the path of the gzipped cpio archive on stdout.
@@ -49,6 +50,9 @@ build_initramfs() {
         install -m 755 "$LAB_ROOT/guest/init" "$stage/init"
         install -m 755 "$LAB_ROOT"/guest/lab/* "$stage/lab/"
         install -m 755 "${tests[@]}" "$stage/bin/"
+        aarch64-linux-gnu-gcc -static -O2 -Wall -o "$stage/bin/lab-bench" \
+            "$LAB_ROOT/guest/bench/lab-bench.c" >&2 ||
+            die "guest/bench/lab-bench.c does not build"
         mkdir -p "$(dirname "$out")"
         (cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) >"$out.tmp"
         mv "$out.tmp" "$out"

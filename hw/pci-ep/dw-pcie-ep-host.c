@@ -410,6 +410,7 @@ static void port_map_read(void *opaque, uint64_t addr, uint64_t size,
 {
     DWPCIeEPLinkPort *lp = opaque;
     PCIDevice *pdev = lp->function ? PCI_DEVICE(lp->function) : NULL;
+    AddressSpace *as;
     uint64_t off = 0;
 
     if (!pdev || lp->function->down || !(pci_get_word(pdev->config +
@@ -417,13 +418,14 @@ static void port_map_read(void *opaque, uint64_t addr, uint64_t size,
         pci_device_iommu_address_space(pdev) != &address_space_memory) {
         return;
     }
+    as = pci_get_address_space(pdev);
     size = MIN(size, MAP_RD_MAX_SIZE);
     for (int steps = 0; off < size && steps < MAP_RD_MAX_STEPS; steps++) {
         if (addr + off < addr) {
             break;
         }
-        off += pcie_ep_fastpath_add_extent(&lp->link, pci_get_address_space(pdev),
-                                           addr + off, size - off, off, ext);
+        off += pcie_ep_fastpath_add_extent(&lp->link, as, addr + off,
+                                           size - off, off, ext);
     }
 }
 

@@ -1038,7 +1038,7 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
                                                    size - off),
                                                off, ext);
         } else {
-            step = PCIE_EP_LINK_PAGE_SIZE - (pci & (PCIE_EP_LINK_PAGE_SIZE - 1));
+            step = ROUND_UP(pci + 1, PCIE_EP_LINK_PAGE_SIZE) - pci;
         }
         off += step;
     }
