@@ -96,7 +96,8 @@ static int bench_xfer(const char *dev, unsigned long size, long count)
 {
     struct pci_endpoint_test_xfer_param param = { .size = size };
     static const struct { const char *name; unsigned long cmd; } ops[] = {
-        { "window-read", PCITEST_READ }, { "window-write", PCITEST_WRITE },
+        /* PCITEST_READ: the host reads what the EP wrote, and back */
+        { "window-write", PCITEST_READ }, { "window-read", PCITEST_WRITE },
     };
     int fd = open(dev, O_RDWR);
 

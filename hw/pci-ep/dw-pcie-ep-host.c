@@ -98,25 +98,28 @@ static uint64_t bar_access_addr(DWPCIeEPFunctionBar *bar, hwaddr offset)
  * Fast path: after an access by message, map what the endpoint has of
  * the BAR in RAM straight under it (once, until a translation changes).
  */
-static void function_bar_fill(DWPCIeEPFunctionBar *bar)
+static void function_bar_fill(DWPCIeEPFunctionBar *bar, uint64_t pci_base,
+                              unsigned gen)
 {
     uint64_t size = memory_region_size(&bar->mr);
 
     if (size >= PCIE_EP_LINK_PAGE_SIZE && !bar->fn->down) {
-        pcie_ep_fast_window_fill(&bar->fast, 0, bar_access_addr(bar, 0),
-                                 size);
+        pcie_ep_fast_window_fill(&bar->fast, 0, pci_base, size, gen);
     }
 }
 
 static uint64_t function_bar_read(void *opaque, hwaddr offset, unsigned size)
 {
     DWPCIeEPFunctionBar *bar = opaque;
+    PCIeEPLink *link = &bar->fn->port->link;
+    unsigned gen = pcie_ep_fastpath_generation(link);
+    uint64_t base = bar_access_addr(bar, 0);
     uint64_t val = ~0ull;
 
     if (!bar->fn->down) {
-        pcie_ep_link_read(&bar->fn->port->link, PCIE_EP_LINK_MEM_RD,
-                          bar_access_addr(bar, offset), &val, size);
-        function_bar_fill(bar);
+        pcie_ep_link_read(link, PCIE_EP_LINK_MEM_RD, base + offset, &val,
+                          size);
+        function_bar_fill(bar, base, gen);
     }
     return le64_to_cpu(val) & MAKE_64BIT_MASK(0, size * 8);
 }
@@ -125,12 +128,15 @@ static void function_bar_write(void *opaque, hwaddr offset, uint64_t val,
                                unsigned size)
 {
     DWPCIeEPFunctionBar *bar = opaque;
+    PCIeEPLink *link = &bar->fn->port->link;
+    unsigned gen = pcie_ep_fastpath_generation(link);
+    uint64_t base = bar_access_addr(bar, 0);
     uint64_t le = cpu_to_le64(val);
 
     if (!bar->fn->down) {
-        pcie_ep_link_write(&bar->fn->port->link, PCIE_EP_LINK_MEM_WR,
-                           bar_access_addr(bar, offset), &le, size);
-        function_bar_fill(bar);
+        pcie_ep_link_write(link, PCIE_EP_LINK_MEM_WR, base + offset, &le,
+                           size);
+        function_bar_fill(bar, base, gen);
     }
 }
 

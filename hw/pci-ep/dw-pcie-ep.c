@@ -623,8 +623,17 @@ void dw_pcie_ep_host_config_write(DWPCIeEPState *s, hwaddr addr,
                                   uint32_t val, unsigned size)
 {
     trace_dw_pcie_ep_host_config_write(addr, size, val);
-    if (host_config_access_ok(addr, size)) {
-        config_write(s, addr, val, size, false);
+    if (!host_config_access_ok(addr, size)) {
+        return;
+    }
+    config_write(s, addr, val, size, false);
+    /*
+     * The host dropped what it mapped before it sent this; a MAP_RD it
+     * sent meanwhile was answered from the old decode, and this REVOKE,
+     * behind that answer on the stream, takes it back.
+     */
+    if (is_bar_reg(addr) || ranges_overlap(addr, size, PCI_COMMAND, 1)) {
+        inbound_changed(s, false);
     }
 }
 
@@ -881,7 +890,7 @@ static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
  * same way) straight into the window.
  */
 static void window_fill(DWPCIeEPState *s, hwaddr cpu_base, hwaddr cpu_addr,
-                        const DWiATUTranslation *t)
+                        const DWiATUTranslation *t, unsigned gen)
 {
     uint64_t lo, hi;
 
@@ -889,7 +898,7 @@ static void window_fill(DWPCIeEPState *s, hwaddr cpu_base, hwaddr cpu_addr,
     lo = MAX(lo, cpu_base);
     hi = MIN(hi, cpu_base + s->addr_space_size - 1);
     pcie_ep_fast_window_fill(&s->ob_fast[t->index], lo - cpu_base,
-                             t->addr - (cpu_addr - lo), hi - lo + 1);
+                             t->addr - (cpu_addr - lo), hi - lo + 1, gen);
 }
 
 /* The CPU address of the window: where the platform put it */
@@ -912,6 +921,7 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
                                  uint64_t *val, unsigned size, bool is_write)
 {
     hwaddr cpu_base = window_cpu_base(s), cpu_addr = cpu_base + offset;
+    unsigned gen = pcie_ep_fastpath_generation(&s->link);
     uint8_t buf[8];
     DWiATUTranslation t;
     MemTxResult res;
@@ -939,7 +949,7 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
         *val = ldn_le_p(buf, size);
     }
     if (res == MEMTX_OK && s->link_state == DW_PCIE_EP_LINK_UP) {
-        window_fill(s, cpu_base, cpu_addr, &t);
+        window_fill(s, cpu_base, cpu_addr, &t, gen);
     }
     return MEMTX_OK;
 }

@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/memfd.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -23,53 +24,69 @@
 
 #define PAGE_MASK_FP    ((uint64_t)PCIE_EP_LINK_PAGE_SIZE - 1)
 
-typedef struct PCIeEPFastPath {
-    Object *owner;
+/* One block of the peer's RAM: its fd, checked, not yet mapped */
+typedef struct PeerBlock {
+    int fd;
+    uint64_t size;
+} PeerBlock;
 
+typedef struct PCIeEPFastPath {
     /* Exports: our RAM blocks the peer was given, in SHM order */
     RAMBlock *block[PCIE_EP_LINK_MAX_SHM];
     unsigned nblocks;
     bool exported;          /* the peer may hold translations of ours */
+    bool unconfirmed;       /* a REVOKE went out that nobody waited for */
+    unsigned revoking;      /* callers waiting for a REVOKE's completion */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
-    MemoryRegion *shm[PCIE_EP_LINK_MAX_SHM];
+    PeerBlock shm[PCIE_EP_LINK_MAX_SHM];
     unsigned gen;
+    bool broken;            /* the peer failed a MAP_RD: messages only */
     QLIST_HEAD(, PCIeEPFastWindow) windows;
 
     PCIeEPFastPathStats stats;
 } PCIeEPFastPath;
 
 /*
- * A region that RCU readers (a vCPU still running on the old memory
- * map) may still see is destroyed only after a grace period.  The RCU
- * thread runs its callbacks with the BQL held, in the order they were
- * queued, so the flat views that used it are gone first.
+ * One mapping of the peer's RAM: the RAM region and the object that owns
+ * it.  The region's users (flat views, an address_space_map() user, a
+ * cache that keeps a flat view) hold references to its owner, so the
+ * mapping, and the mmap() under it, lives until the last of them lets
+ * go, long after we unmapped it.
  */
-typedef struct DeferredRegion {
-    struct rcu_head rcu;
-    MemoryRegion *mr;
-} DeferredRegion;
+#define TYPE_PCIE_EP_PEER_RAM "pcie-ep-peer-ram"
+OBJECT_DECLARE_SIMPLE_TYPE(PCIeEPPeerRam, PCIE_EP_PEER_RAM)
 
-static void destroy_region_rcu(DeferredRegion *d)
+struct PCIeEPPeerRam {
+    Object parent_obj;
+    MemoryRegion mr;
+};
+
+static const TypeInfo pcie_ep_peer_ram_info = {
+    .name = TYPE_PCIE_EP_PEER_RAM,
+    .parent = TYPE_OBJECT,
+    .instance_size = sizeof(PCIeEPPeerRam),
+};
+
+static void pcie_ep_fastpath_register_types(void)
 {
-    object_unparent(OBJECT(d->mr));
-    g_free(d->mr);
-    g_free(d);
+    type_register_static(&pcie_ep_peer_ram_info);
 }
 
-static void destroy_region_later(MemoryRegion *mr)
-{
-    DeferredRegion *d = g_new0(DeferredRegion, 1);
+type_init(pcie_ep_fastpath_register_types)
 
-    d->mr = mr;
-    call_rcu(d, destroy_region_rcu, rcu);
-}
-
-void pcie_ep_fastpath_init(PCIeEPLink *link, Object *owner)
+void pcie_ep_fastpath_init(PCIeEPLink *link)
 {
     link->fp = g_new0(PCIeEPFastPath, 1);
-    link->fp->owner = owner;
+    for (int i = 0; i < PCIE_EP_LINK_MAX_SHM; i++) {
+        link->fp->shm[i].fd = -1;
+    }
     QLIST_INIT(&link->fp->windows);
+}
+
+unsigned pcie_ep_fastpath_generation(PCIeEPLink *link)
+{
+    return link->fp ? link->fp->gen : 0;
 }
 
 PCIeEPFastPathStats pcie_ep_fastpath_stats(PCIeEPLink *link)
@@ -83,11 +100,25 @@ PCIeEPFastPathStats pcie_ep_fastpath_stats(PCIeEPLink *link)
  * Exports
  */
 
+/*
+ * The peer maps only a memfd sealed against shrinking (a file that can
+ * shrink under a mapping turns the peer's next access into SIGBUS):
+ * memory-backend-memfd, whose seals are on by default.
+ */
+static bool fd_shrink_sealed(int fd)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+
+    return seals >= 0 && (seals & F_SEAL_SHRINK);
+}
+
 static bool shareable(MemoryRegion *mr)
 {
     return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
            !mr->readonly && !memory_region_is_rom(mr) && mr->ram_block &&
-           memory_region_get_fd(mr) >= 0;
+           qemu_ram_is_shared(mr->ram_block) &&
+           memory_region_get_fd(mr) >= 0 &&
+           fd_shrink_sealed(memory_region_get_fd(mr));
 }
 
 static bool collect_block(Int128 start, Int128 len, const MemoryRegion *cmr,
@@ -143,8 +174,8 @@ static void export_ram(PCIeEPLink *link)
                     "the link partner", link->name, sent);
     } else {
         info_report("%s: message path for the partner's accesses to this VM: "
-                    "its RAM has no file descriptor to share (use a memory "
-                    "backend with share=on)", link->name);
+                    "its RAM is not a shared, sealed memfd (use "
+                    "memory-backend-memfd with share=on)", link->name);
     }
 }
 
@@ -232,26 +263,42 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
                           ext->n * sizeof(ext->e[0]));
 }
 
+/*
+ * A REVOKE is owed while the peer may hold translations of ours, while a
+ * REVOKE that nobody waited for is still unconfirmed, and while another
+ * caller waits for one (its change is not confirmed yet either).  The
+ * peer serves REVOKEs in order, so the completion of ours covers all of
+ * them.  A peer that does not confirm loses the link: past that point we
+ * cannot tell what it still maps.
+ */
 void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
 {
     PCIeEPFastPath *fp = link->fp;
+    MemTxResult res;
     unsigned len;
 
-    if (!fp || !fp->exported || !pcie_ep_link_is_up(link)) {
+    if (!fp || !pcie_ep_link_is_up(link) ||
+        !(fp->exported || fp->unconfirmed || fp->revoking)) {
         return;
     }
     fp->exported = false;
     fp->stats.revokes_sent++;
     trace_pcie_ep_fastpath_revoke(link->name, wait);
     if (!wait || pcie_ep_link_in_iothread(link)) {
+        fp->unconfirmed = true;
         pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, NULL, 0,
                              NULL);
         return;
     }
-    if (pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, &len, 0,
-                             &len) != MEMTX_OK && pcie_ep_link_is_up(link)) {
-        warn_report("%s: the link partner did not confirm a revocation",
-                    link->name);
+    fp->revoking++;
+    res = pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, &len, 0,
+                               &len);
+    fp->revoking--;
+    if (res == MEMTX_OK) {
+        fp->unconfirmed = false;
+    } else if (pcie_ep_link_is_up(link)) {
+        pcie_ep_link_fail(link, "the link partner did not confirm that it "
+                          "unmapped this VM's memory");
     }
 }
 
@@ -259,33 +306,33 @@ void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
  * Imports
  */
 
+/*
+ * SHM: keep the peer's fd if it is one we can map without trusting the
+ * peer to leave it alone: a regular file at least as large as it says,
+ * sealed against shrinking.  Nothing is mapped until an extent asks.
+ */
 bool pcie_ep_fastpath_import_shm(PCIeEPLink *link, const PCIeEPLinkShm *shm,
                                  int fd)
 {
     PCIeEPFastPath *fp = link->fp;
     uint32_t id = le32_to_cpu(shm->id);
     uint64_t size = le64_to_cpu(shm->size);
-    g_autofree char *name = NULL;
-    Error *err = NULL;
-    MemoryRegion *mr;
+    struct stat st;
 
-    if (id >= PCIE_EP_LINK_MAX_SHM || fp->shm[id] || !size ||
+    if (id >= PCIE_EP_LINK_MAX_SHM || fp->shm[id].fd >= 0 || !size ||
         (size & PAGE_MASK_FP)) {
         close(fd);
         return false;
     }
-    name = g_strdup_printf("%s.peer-ram%u", link->name, id);
-    mr = g_new0(MemoryRegion, 1);
-    if (!memory_region_init_ram_from_fd(mr, fp->owner, name, size, RAM_SHARED,
-                                        fd, 0, &err)) {
-        error_reportf_err(err, "%s: cannot map the link partner's RAM "
-                          "(message path instead): ", link->name);
-        object_unparent(OBJECT(mr));
-        g_free(mr);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < size ||
+        !fd_shrink_sealed(fd)) {
+        warn_report("%s: the link partner's RAM block %u is not a memfd "
+                    "sealed against shrinking, of the size it says: message "
+                    "path to it", link->name, id);
         close(fd);
         return true;
     }
-    fp->shm[id] = mr;
+    fp->shm[id] = (PeerBlock) { .fd = fd, .size = size };
     trace_pcie_ep_fastpath_shm(link->name, id, size);
     return true;
 }
@@ -304,13 +351,14 @@ void pcie_ep_fast_window_init(PCIeEPFastWindow *w, PCIeEPLink *link,
     }
 }
 
+/* Within a memory transaction */
 static void window_unmap(PCIeEPFastWindow *w)
 {
     for (unsigned i = 0; i < w->maps->len; i++) {
-        MemoryRegion *alias = g_ptr_array_index(w->maps, i);
+        PCIeEPPeerRam *ram = g_ptr_array_index(w->maps, i);
 
-        memory_region_del_subregion(w->container, alias);
-        destroy_region_later(alias);
+        memory_region_del_subregion(w->container, &ram->mr);
+        object_unref(OBJECT(ram));
     }
     g_ptr_array_set_size(w->maps, 0);
     w->filled = false;
@@ -356,11 +404,10 @@ static bool extent_ok(PCIeEPFastPath *fp, const PCIeEPLinkExtent *e,
     uint64_t shm_off = le64_to_cpu(e->shm_offset);
     uint32_t id = le32_to_cpu(e->shm_id);
 
-    return id < PCIE_EP_LINK_MAX_SHM && fp->shm[id] && size &&
+    return id < PCIE_EP_LINK_MAX_SHM && fp->shm[id].fd >= 0 && size &&
            !((off | size | shm_off) & PAGE_MASK_FP) && off >= prev_end &&
            off < window_size && size <= window_size - off &&
-           shm_off < memory_region_size(fp->shm[id]) &&
-           size <= memory_region_size(fp->shm[id]) - shm_off;
+           shm_off < fp->shm[id].size && size <= fp->shm[id].size - shm_off;
 }
 
 static void window_install(PCIeEPFastWindow *w, hwaddr offset, uint64_t size,
@@ -380,52 +427,69 @@ static void window_install(PCIeEPFastWindow *w, hwaddr offset, uint64_t size,
     }
     memory_region_transaction_begin();
     for (unsigned i = 0; i < n; i++) {
-        MemoryRegion *alias;
+        PeerBlock *blk = &fp->shm[le32_to_cpu(e[i].shm_id)];
+        uint64_t off = offset + le64_to_cpu(e[i].offset);
+        uint64_t len = le64_to_cpu(e[i].size);
         g_autofree char *name = NULL;
+        PCIeEPPeerRam *ram;
+        Error *err = NULL;
+        int fd;
 
         if (!(le32_to_cpu(e[i].flags) & PCIE_EP_LINK_EXTENT_WRITE)) {
             continue;   /* read-only RAM stays on the message path */
         }
-        alias = g_new0(MemoryRegion, 1);
+        fd = dup(blk->fd);
+        ram = PCIE_EP_PEER_RAM(object_new(TYPE_PCIE_EP_PEER_RAM));
         name = g_strdup_printf("%s.fast%u", w->name, w->maps->len);
-        memory_region_init_alias(alias, fp->owner, name,
-                                 fp->shm[le32_to_cpu(e[i].shm_id)],
-                                 le64_to_cpu(e[i].shm_offset),
-                                 le64_to_cpu(e[i].size));
-        memory_region_add_subregion_overlap(w->container,
-                                            offset + le64_to_cpu(e[i].offset),
-                                            alias, 1);
-        g_ptr_array_add(w->maps, alias);
+        /* Once mapped, the RAM block owns the dup()ed fd. */
+        if (fd < 0 || !memory_region_init_ram_from_fd(&ram->mr, OBJECT(ram),
+                name, len, RAM_SHARED, fd, le64_to_cpu(e[i].shm_offset),
+                &err)) {
+            error_reportf_err(err, "%s: cannot map the link partner's RAM "
+                              "under %s (message path there): ",
+                              w->link->name, w->name);
+            if (fd >= 0) {
+                close(fd);
+            }
+            object_unref(OBJECT(ram));
+            continue;
+        }
+        memory_region_add_subregion_overlap(w->container, off, &ram->mr, 1);
+        g_ptr_array_add(w->maps, ram);
         fp->stats.maps_installed++;
-        trace_pcie_ep_fastpath_map(w->link->name, w->name,
-                                   offset + le64_to_cpu(e[i].offset),
-                                   le64_to_cpu(e[i].size));
+        trace_pcie_ep_fastpath_map(w->link->name, w->name, off, len);
     }
     memory_region_transaction_commit();
 }
 
 void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
-                              uint64_t pci_addr, uint64_t size)
+                              uint64_t pci_addr, uint64_t size, unsigned gen)
 {
     PCIeEPLink *link = w->link;
     PCIeEPFastPath *fp = link->fp;
     PCIeEPLinkMapRd rd = { .size = cpu_to_le64(size) };
     g_autofree PCIeEPLinkExtent *e = NULL;
-    unsigned gen, len = 0;
+    unsigned len = 0;
     MemTxResult res;
 
-    if (!fp || !link->peer_shm || w->filling ||
-        (w->filled && w->gen == fp->gen) ||
+    /* A translation made before the last drop is not asked about. */
+    if (!fp || !link->peer_shm || fp->broken || w->filling ||
+        gen != fp->gen || (w->filled && w->gen == gen) ||
         pcie_ep_link_in_iothread(link)) {
         return;
     }
-    gen = fp->gen;
     w->filling = true;
     fp->stats.map_requests++;
     e = g_new(PCIeEPLinkExtent, PCIE_EP_LINK_MAX_EXTENTS);
     res = pcie_ep_link_request(link, PCIE_EP_LINK_MAP_RD, pci_addr, &rd,
                                sizeof(rd), e, PCIE_EP_LINK_MAX_PAYLOAD, &len);
     w->filling = false;
+    if (res != MEMTX_OK && pcie_ep_link_is_up(link) && !fp->broken) {
+        /* Asking again would stall every access: messages from now on. */
+        fp->broken = true;
+        warn_report("%s: the link partner did not answer a MAP_RD: message "
+                    "path only until it reconnects", link->name);
+    }
     /* A translation that changed while we asked is not installed. */
     if (res != MEMTX_OK || fp->gen != gen || !w->maps) {
         return;
@@ -480,12 +544,13 @@ void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
  * Connection lifecycle
  */
 
+/* The mappings made from them hold their own dup()s of the fds. */
 static void forget_shm(PCIeEPFastPath *fp)
 {
     for (unsigned i = 0; i < PCIE_EP_LINK_MAX_SHM; i++) {
-        if (fp->shm[i]) {
-            destroy_region_later(fp->shm[i]);
-            fp->shm[i] = NULL;
+        if (fp->shm[i].fd >= 0) {
+            close(fp->shm[i].fd);
+            fp->shm[i].fd = -1;
         }
     }
 }
@@ -496,6 +561,8 @@ void pcie_ep_fastpath_connected(PCIeEPLink *link)
 
     pcie_ep_fastpath_drop_imports(link);
     forget_shm(fp);
+    fp->broken = false;
+    fp->unconfirmed = false;
     if (link->peer_shm) {
         export_ram(link);
     } else {
@@ -515,6 +582,7 @@ void pcie_ep_fastpath_disconnected(PCIeEPLink *link)
     forget_shm(fp);
     fp->nblocks = 0;
     fp->exported = false;
+    fp->unconfirmed = false;
 }
 
 void pcie_ep_fastpath_cleanup(PCIeEPLink *link)

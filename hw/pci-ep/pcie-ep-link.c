@@ -228,12 +228,21 @@ void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
  */
 static int alloc_tag(PCIeEPLink *link)
 {
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
     for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+        PCIeEPLinkWaiter *w = &link->waiter[i];
+
+        /* A request nobody waits for gets the same timeout as a read. */
+        if (w->busy && w->detached && now - w->sent_ms > link->timeout_ms) {
+            w->busy = false;
+        }
         if (!link->waiter[i].busy) {
             link->tag_gen++;
             link->waiter[i] = (PCIeEPLinkWaiter) {
                 .busy = true,
                 .tag = i | link->tag_gen * PCIE_EP_LINK_NUM_TAGS,
+                .sent_ms = now,
             };
             return i;
         }
@@ -274,7 +283,13 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
     w = &link->waiter[tag];
 
     if (!reply) {
-        link_send(link, type, 0, w->tag, hdr_len, addr, payload, payload_len);
+        if (!link_send_fds(link, type, 0, w->tag, hdr_len, addr, payload,
+                           payload_len, NULL, 0)) {
+            qemu_mutex_lock(&link->lock);
+            w->busy = false;
+            qemu_mutex_unlock(&link->lock);
+            return MEMTX_ERROR;
+        }
         return MEMTX_OK;
     }
     if (drop_bql) {
@@ -379,6 +394,12 @@ static void link_fail(PCIeEPLink *link, const char *why)
 {
     error_report("%s: %s; taking the link down", link->name, why);
     link->rxlen = 0;
+    qemu_chr_fe_disconnect(&link->chr);
+}
+
+void pcie_ep_link_fail(PCIeEPLink *link, const char *why)
+{
+    error_report("%s: %s; taking the link down", link->name, why);
     qemu_chr_fe_disconnect(&link->chr);
 }
 
@@ -666,9 +687,13 @@ static bool link_fail_waiters(PCIeEPLink *link)
     was_up = link->up;
     link->up = false;
     for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
-        if (link->waiter[i].busy && !link->waiter[i].done) {
-            link->waiter[i].status = PCIE_EP_LINK_CPL_CA;
-            link->waiter[i].done = true;
+        PCIeEPLinkWaiter *w = &link->waiter[i];
+
+        if (w->busy && w->detached) {
+            w->busy = false;    /* nobody waits for it */
+        } else if (w->busy && !w->done) {
+            w->status = PCIE_EP_LINK_CPL_CA;
+            w->done = true;
         }
     }
     qemu_cond_broadcast(&link->cond);
@@ -749,7 +774,7 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
     qemu_mutex_init(&link->lock);
     qemu_mutex_init(&link->send_lock);
     qemu_cond_init(&link->cond);
-    pcie_ep_fastpath_init(link, OBJECT(opaque));
+    pcie_ep_fastpath_init(link);
     link->iothread = iothread_create(id, errp);
     if (!link->iothread) {
         return false;

@@ -39,7 +39,7 @@ typedef struct PCIeEPFastWindow {
     PCIeEPLink *link;
     MemoryRegion *container;
     char *name;
-    GPtrArray *maps;        /* the aliases overlaid on @container */
+    GPtrArray *maps;        /* PCIeEPPeerRam objects overlaid on @container */
     unsigned gen;           /* the import generation it was filled in */
     bool filled;
     bool filling;
@@ -66,7 +66,9 @@ uint64_t pcie_ep_fastpath_add_extent(PCIeEPLink *link, AddressSpace *as,
  * Exporter: a translation the peer may have cached changed.  With @wait,
  * returns once the peer has dropped its mappings and none of its CPUs
  * can reach them any more (the BQL is dropped meanwhile); without, the
- * REVOKE is only sent.  Nothing is sent if the peer holds nothing.
+ * REVOKE is only sent.  Nothing is sent if the peer holds nothing and
+ * no REVOKE is outstanding.  A peer that does not confirm within the
+ * link's timeout loses the link.
  */
 void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait);
 
@@ -75,19 +77,25 @@ void pcie_ep_fast_window_init(PCIeEPFastWindow *w, PCIeEPLink *link,
                               MemoryRegion *container, const char *name);
 void pcie_ep_fast_window_destroy(PCIeEPFastWindow *w);
 /*
- * After a message-path access: ask the peer once per generation what
- * [pci_addr, pci_addr + size) translates to, and map the RAM parts at
- * @offset of the container.  Waits for the answer with the BQL dropped.
+ * The import generation: it changes whenever our mappings are dropped.
+ * Read it before translating an access whose window is then filled.
+ */
+unsigned pcie_ep_fastpath_generation(PCIeEPLink *link);
+/*
+ * After a message-path access translated in generation @gen: ask the
+ * peer once per generation what [pci_addr, pci_addr + size) reaches,
+ * and map the RAM parts at @offset of the container.  Waits for the
+ * answer with the BQL dropped; nothing is mapped if a drop came since.
  */
 void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
-                              uint64_t pci_addr, uint64_t size);
+                              uint64_t pci_addr, uint64_t size, unsigned gen);
 /* Our own translation changed: unmap everything, in every window */
 void pcie_ep_fastpath_drop_imports(PCIeEPLink *link);
 
 PCIeEPFastPathStats pcie_ep_fastpath_stats(PCIeEPLink *link);
 
 /* For pcie-ep-link.c */
-void pcie_ep_fastpath_init(PCIeEPLink *link, Object *owner);
+void pcie_ep_fastpath_init(PCIeEPLink *link);
 void pcie_ep_fastpath_cleanup(PCIeEPLink *link);
 void pcie_ep_fastpath_connected(PCIeEPLink *link);
 void pcie_ep_fastpath_disconnected(PCIeEPLink *link);

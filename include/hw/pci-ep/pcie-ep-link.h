@@ -147,6 +147,7 @@ typedef struct PCIeEPLinkWaiter {
     bool busy;
     bool done;
     bool detached;      /* nobody waits: the completion just frees it */
+    int64_t sent_ms;
     uint16_t tag;       /* index in the low bits, a generation above */
     uint8_t status;
     uint32_t len;
@@ -237,6 +238,8 @@ void pcie_ep_link_complete(PCIeEPLink *link, uint16_t tag, MemTxResult res,
 bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
                            const void *payload, unsigned len, int *fds,
                            int nfds);
+/* Take the link down, from any thread but the IOThread, saying why */
+void pcie_ep_link_fail(PCIeEPLink *link, const char *why);
 /* The calling thread serves this link's socket */
 bool pcie_ep_link_in_iothread(PCIeEPLink *link);
 /* Which connection this is: changes with every new one */
