@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""A hostile link partner against dw-pcie-ep, with TAP output.
+
+A fake host speaks the link protocol (docs/link-protocol.md, version 2)
+to an EP QEMU run under qtest, and misbehaves in the ways a broken or
+malicious peer can: fds it can shrink, sizes it does not have, answers
+it never sends.  Each case checks that the EP survives, stays correct,
+and says what it did.
+
+usage: tests/peer/hostile-peer.py QEMU_BINARY
+"""
+
+import array
+import mmap
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HDR = struct.Struct("<BBHIQ")
+(HELLO, CFG_RD, CFG_WR, MEM_RD, MEM_WR, CPL, UP, DOWN, HOT_RESET, SHM,
+ MAP_RD, REVOKE) = range(1, 13)
+PAYLOAD = {HELLO: None, CFG_RD: 0, CFG_WR: 4, MEM_RD: 0, MEM_WR: None,
+           CPL: None, UP: 48, DOWN: 0, HOT_RESET: 0, SHM: 16, MAP_RD: 8,
+           REVOKE: 0}
+DBI, ATU, ELBI, WINDOW, RAM = 0x0c000000, 0x0c002000, 0x0c003000, 0x0d000000, 0x40000000
+HOST_TARGET = 0x200000      # the window's PCI target, in the fake host's RAM
+F_ADD_SEALS, F_SEAL_SHRINK, F_SEAL_GROW = 1033, 0x2, 0x4
+
+
+class EP:
+    """The EP QEMU under qtest, driven over stdio."""
+
+    def __init__(self, qemu, sock, log, ram="memory-backend-memfd,id=ram,size=128M"):
+        args = [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+                "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
+                "-M", "virt,gic-version=3", "-object", ram,
+                "-machine", "memory-backend=ram",
+                "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+                "-device", "dw-pcie-ep,id=ep,chardev=link,link-timeout-ms=500",
+                "-d", "guest_errors"]
+        self.log = log
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=log, text=True)
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        while True:
+            reply = self.p.stdout.readline()
+            if not reply:
+                raise EOFError(f"the EP QEMU died (exit {self.p.wait()})")
+            if not reply.startswith("IRQ"):
+                return reply.split()
+
+    def readl(self, addr):
+        return int(self.cmd(f"readl 0x{addr:x}")[1], 16)
+
+    def writel(self, addr, val):
+        self.cmd(f"writel 0x{addr:x} 0x{val:x}")
+
+    def alive(self):
+        return self.p.poll() is None and self.readl(DBI) & 0xffff == 0x16c3
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.terminate()
+            self.p.wait(10)
+
+    def map_window(self):
+        """The EP's driver: the window's first 64 KiB onto host RAM."""
+        for off, val in ((0x08, WINDOW), (0x0c, 0), (0x10, WINDOW + 0xffff),
+                         (0x20, 0), (0x14, HOST_TARGET), (0x18, 0),
+                         (0x00, 0), (0x04, 0x80000000)):
+            self.writel(ATU + off, val)
+
+
+class Peer:
+    """A fake host that answers only what its callbacks say."""
+
+    def __init__(self, path, features=1):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for _ in range(200):
+            try:
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.lock = threading.Lock()
+        self.seen = []
+        self.on = {}
+        self.closed = threading.Event()
+        self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, 2, 2, features))
+        threading.Thread(target=self.receive, daemon=True).start()
+
+    def send(self, typ, tag, length, addr, payload=b"", fds=None):
+        msg = HDR.pack(typ, 0, tag, length, addr) + payload
+        with self.lock:
+            if fds:
+                self.s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                        array.array("i", fds))])
+            else:
+                self.s.sendall(msg)
+
+    def receive(self):
+        buf = b""
+        while True:
+            try:
+                data = self.s.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.closed.set()
+                return
+            buf += data
+            while len(buf) >= HDR.size:
+                typ, _, tag, length, addr = HDR.unpack_from(buf)
+                plen = PAYLOAD.get(typ)
+                plen = length if plen is None else plen
+                if len(buf) < HDR.size + plen:
+                    break
+                payload, buf = buf[HDR.size:HDR.size + plen], buf[HDR.size + plen:]
+                self.seen.append(typ)
+                handler = self.on.get(typ)
+                if handler:
+                    handler(self, tag, length, addr, payload)
+
+    def count(self, typ):
+        return self.seen.count(typ)
+
+
+def answer_mem_rd(peer, tag, length, addr, payload):
+    peer.send(CPL, tag, length, 0, b"\x5a" * length)
+
+
+def answer_map_rd(extents):
+    def handler(peer, tag, length, addr, payload):
+        data = b"".join(struct.pack("<QQQII", *e) for e in extents)
+        peer.send(CPL, tag, len(data), 0, data)
+    return handler
+
+
+def answer_revoke(peer, tag, length, addr, payload):
+    peer.send(CPL, tag, 0, 0)
+
+
+def memfd(size, seal):
+    fd = os.memfd_create("hostile-peer", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    if seal:
+        import fcntl
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)
+    return fd
+
+
+def link_up(ep, peer):
+    ep.writel(ELBI, 1)
+    for _ in range(200):
+        if ep.readl(ELBI + 4) == 1:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+class Case:
+    def __init__(self, qemu, tmp, name):
+        self.sock = os.path.join(tmp, f"{name}.sock")
+        self.log = open(os.path.join(tmp, f"{name}.log"), "w+")
+        self.ep = EP(qemu, self.sock, self.log)
+        self.peer = Peer(self.sock)
+        self.peer.on[MEM_RD] = answer_mem_rd
+        self.peer.on[REVOKE] = answer_revoke
+
+    def stderr(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def close(self):
+        self.ep.stop()
+        self.peer.s.close()
+
+
+# ---------------------------------------------------------------------------
+
+
+def case_unsealed_fd(c):
+    """An fd the peer can shrink is refused: no SIGBUS when it does."""
+    fd = memfd(1 << 20, seal=False)
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 1)])
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    first = c.ep.readl(WINDOW)
+    os.ftruncate(fd, 0)
+    again = c.ep.readl(WINDOW + 4)
+    assert first == again == 0x5a5a5a5a, f"message path reads {first:#x} {again:#x}"
+    assert c.ep.alive(), "EP alive"
+    assert "not a memfd sealed against shrinking" in c.stderr(), "EP says why"
+
+
+def case_sealed_fd_mapped(c):
+    """The positive control: a sealed memfd is mapped into the window."""
+    fd = memfd(1 << 20, seal=True)
+    mm = mmap.mmap(fd, 1 << 20)
+    mm[0:4] = struct.pack("<I", 0x600dcafe)
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 1)])
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    c.ep.readl(WINDOW + 0x100)          # by message; then the map
+    reads = c.peer.count(MEM_RD)
+    assert c.ep.readl(WINDOW) == 0x600dcafe, "window reads the peer's RAM"
+    assert c.peer.count(MEM_RD) == reads, "no message for a mapped page"
+
+
+def case_huge_declared_size(c):
+    """A peer that declares 16 x 1 TiB costs the EP nothing."""
+    before = rss_kib(c.ep.p.pid)
+    for i in range(16):
+        fd = memfd(1 << 40, seal=True)
+        c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", i, 0, 1 << 40), fds=[fd])
+        os.close(fd)
+    assert link_up(c.ep, c.peer), "link up"
+    grown = rss_kib(c.ep.p.pid) - before
+    assert grown < 32 * 1024, f"EP RSS grew by {grown} KiB"
+
+
+def case_bad_extents(c):
+    """Extents out of the block, out of the window, unaligned, unknown
+    blocks or out of order: nothing is mapped, every read is correct."""
+    fd = memfd(1 << 20, seal=True)
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    bad = [[(0, 0x10000, 1 << 20, 0, 1)],           # past the block
+           [(0, 1 << 30, 0, 0, 1)],                 # past the window
+           [(0x800, 0x1000, 0, 0, 1)],              # unaligned
+           [(0, 0x1000, 0, 7, 1)],                  # a block never sent
+           [(0x2000, 0x1000, 0, 0, 1), (0, 0x1000, 0, 0, 1)]]  # out of order
+    assert link_up(c.ep, c.peer), "link up"
+    for extents in bad:
+        c.peer.on[MAP_RD] = answer_map_rd(extents)
+        c.ep.writel(ATU + 0x14, HOST_TARGET)    # a new translation: ask again
+        c.ep.map_window()
+        for off in (0, 0x800, 0x2000):
+            assert c.ep.readl(WINDOW + off) == 0x5a5a5a5a, f"read at {off:#x}"
+    assert c.ep.alive(), "EP alive"
+    said = c.stderr().count("bad extent")
+    assert said == len(bad), f"{said} of {len(bad)} bad answers reported"
+
+
+def case_map_rd_ignored(c):
+    """A peer that never answers MAP_RD costs one timeout, not one per access."""
+    fd = memfd(1 << 20, seal=True)
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    c.peer.on[MAP_RD] = lambda *a: None
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    t0 = time.monotonic()
+    for i in range(20):
+        c.ep.writel(WINDOW + 4 * i, i)
+    took = time.monotonic() - t0
+    assert c.peer.count(MAP_RD) == 1, f"{c.peer.count(MAP_RD)} MAP_RDs"
+    assert "did not answer a MAP_RD" in c.stderr(), "EP says why"
+    print(f"# 20 window writes with a silent peer took {took:.2f} s")
+
+
+def case_revoke_ignored(c):
+    """A peer that does not confirm a REVOKE loses the link; the EP lives."""
+    c.peer.on[REVOKE] = lambda *a: None
+    c.peer.on[MAP_RD] = answer_map_rd([])
+    assert link_up(c.ep, c.peer), "link up"
+    # The peer asks about a BAR: now it holds (empty) translations.
+    c.peer.send(MAP_RD, 1, 8, 0x10000000, struct.pack("<Q", 0x1000))
+    time.sleep(0.1)
+    c.ep.writel(ATU + 0x100 + 0x14, RAM)        # an inbound iATU write
+    assert c.peer.closed.wait(5), "the EP closed the link"
+    assert "did not confirm" in c.stderr(), "EP says why"
+    assert c.ep.alive(), "EP alive"
+
+
+def case_unanswered_posted_revokes(c):
+    """Posted REVOKEs the peer never answers do not use up the tags."""
+    c.peer.on[REVOKE] = lambda *a: None
+    c.peer.on[MAP_RD] = answer_map_rd([])
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    for _ in range(80):
+        c.peer.send(MAP_RD, 1, 8, 0x10000000, struct.pack("<Q", 0x1000))
+        # A host config write to the Command register: a posted REVOKE
+        c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
+        time.sleep(0.001)
+    time.sleep(0.6)                 # past the link's timeout
+    reads = c.peer.count(MEM_RD)
+    assert c.ep.readl(WINDOW) == 0x5a5a5a5a, "window read still answered"
+    assert c.peer.count(MEM_RD) == reads + 1, "the read went out"
+
+
+CASES = [case_sealed_fd_mapped, case_unsealed_fd, case_huge_declared_size,
+         case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
+         case_unanswered_posted_revokes]
+
+
+def main():
+    qemu = sys.argv[1]
+    print("TAP version 13")
+    print(f"1..{len(CASES) + 1}")
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, case in enumerate(CASES, 1):
+            name = case.__name__[5:]
+            c = Case(qemu, tmp, name)
+            try:
+                case(c)
+                print(f"ok {i} {name}: {case.__doc__.splitlines()[0]}")
+            except (AssertionError, EOFError, OSError) as e:
+                failed += 1
+                print(f"not ok {i} {name}: {e}")
+                for line in c.stderr().splitlines()[-10:]:
+                    print(f"# {line}")
+            finally:
+                c.close()
+        # Private RAM is not offered: its fd would map a copy.
+        sock = os.path.join(tmp, "private.sock")
+        log = open(os.path.join(tmp, "private.log"), "w+")
+        ep = EP(qemu, sock, log, ram="memory-backend-memfd,id=ram,size=128M,share=off")
+        peer = Peer(sock)
+        try:
+            link_up(ep, peer)
+            time.sleep(0.2)
+            log.flush()
+            log.seek(0)
+            ok = peer.count(SHM) == 0 and "not a shared, sealed memfd" in log.read()
+        finally:
+            ep.stop()
+            peer.s.close()
+        n = len(CASES) + 1
+        print(f"{'ok' if ok else 'not ok'} {n} private_ram: share=off RAM is not offered")
+        failed += not ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
