@@ -495,6 +495,19 @@ static gpointer stream_writes(gpointer opaque)
     return NULL;
 }
 
+/* A thread that writes a counter to @addr of @qts until stopped */
+static GThread *stream_start(Streamer *st, QTestState *qts, uint64_t addr)
+{
+    *st = (Streamer) { .qts = qts, .addr = addr };
+    return g_thread_new("streamer", stream_writes, st);
+}
+
+static void stream_stop(Streamer *st, GThread *t)
+{
+    qatomic_set(&st->stop, true);
+    g_thread_join(t);
+}
+
 /* Wait until the streamer's writes show at @addr of @qts */
 static bool stream_lands(QTestState *qts, uint64_t addr)
 {
@@ -534,16 +547,14 @@ static void test_inbound_revoke(void)
     lab_start(&lab);
     lab_link_up(&lab);
     host_enable_function(&lab);
-    st = (Streamer) { .qts = lab.host, .addr = HOST_BAR0 + 0x40 };
-    t = g_thread_new("host-writes", stream_writes, &st);
+    t = stream_start(&st, lab.host, HOST_BAR0 + 0x40);
     g_assert(stream_lands(lab.ep, RAM + 0x100040));
 
     qtest_writel(lab.ep, IB(0) + 0x14, RAM + 0x300000);
     assert_quiet(lab.ep, RAM + 0x100040);
     g_assert(stream_lands(lab.ep, RAM + 0x300040));
 
-    qatomic_set(&st.stop, true);
-    g_thread_join(t);
+    stream_stop(&st, t);
     lab_stop(&lab);
 }
 
@@ -561,8 +572,7 @@ static void test_outbound_revoke(void)
     lab_link_up(&lab);
     host_enable_function(&lab);
     ep_map_window(&lab);
-    st = (Streamer) { .qts = lab.ep, .addr = WINDOW + 0x40 };
-    t = g_thread_new("ep-writes", stream_writes, &st);
+    t = stream_start(&st, lab.ep, WINDOW + 0x40);
     g_assert(stream_lands(lab.host, RAM + 0x200040));
 
     qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0002);
@@ -572,8 +582,7 @@ static void test_outbound_revoke(void)
     qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
     g_assert(stream_lands(lab.host, RAM + 0x200040));
 
-    qatomic_set(&st.stop, true);
-    g_thread_join(t);
+    stream_stop(&st, t);
     lab_stop(&lab);
 }
 
