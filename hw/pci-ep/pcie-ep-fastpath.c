@@ -10,6 +10,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/memfd.h"
+#include "qemu/mmap-alloc.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -35,8 +36,6 @@ typedef struct PCIeEPFastPath {
     RAMBlock *block[PCIE_EP_LINK_MAX_SHM];
     unsigned nblocks;
     bool exported;          /* the peer may hold translations of ours */
-    bool unconfirmed;       /* a REVOKE went out that nobody waited for */
-    unsigned revoking;      /* callers waiting for a REVOKE's completion */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
     PeerBlock shm[PCIE_EP_LINK_MAX_SHM];
@@ -101,15 +100,18 @@ PCIeEPFastPathStats pcie_ep_fastpath_stats(PCIeEPLink *link)
  */
 
 /*
- * The peer maps only a memfd sealed against shrinking (a file that can
- * shrink under a mapping turns the peer's next access into SIGBUS):
- * memory-backend-memfd, whose seals are on by default.
+ * The peer maps only a tmpfs memfd sealed against shrinking: a file that
+ * can shrink under a mapping turns the next access into SIGBUS, and so
+ * does a hole punched in hugetlbfs once its pool is empty (tmpfs fills a
+ * hole with a fresh page).  memory-backend-memfd, whose seals are on by
+ * default, without hugetlb=on.
  */
-static bool fd_shrink_sealed(int fd)
+static bool fd_mappable(int fd)
 {
     int seals = fcntl(fd, F_GET_SEALS);
 
-    return seals >= 0 && (seals & F_SEAL_SHRINK);
+    return seals >= 0 && (seals & F_SEAL_SHRINK) &&
+           qemu_fd_getfs(fd) == QEMU_FS_TYPE_TMPFS;
 }
 
 static bool shareable(MemoryRegion *mr)
@@ -118,7 +120,7 @@ static bool shareable(MemoryRegion *mr)
            !mr->readonly && !memory_region_is_rom(mr) && mr->ram_block &&
            qemu_ram_is_shared(mr->ram_block) &&
            memory_region_get_fd(mr) >= 0 &&
-           fd_shrink_sealed(memory_region_get_fd(mr));
+           fd_mappable(memory_region_get_fd(mr));
 }
 
 static bool collect_block(Int128 start, Int128 len, const MemoryRegion *cmr,
@@ -264,39 +266,27 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
 }
 
 /*
- * A REVOKE is owed while the peer may hold translations of ours, while a
- * REVOKE that nobody waited for is still unconfirmed, and while another
- * caller waits for one (its change is not confirmed yet either).  The
+ * A REVOKE is owed while the peer may hold translations of ours, and
+ * while any REVOKE sent before is unconfirmed (nobody waited for it, or
+ * another caller still waits): its change is not confirmed either.  The
  * peer serves REVOKEs in order, so the completion of ours covers all of
- * them.  A peer that does not confirm loses the link: past that point we
- * cannot tell what it still maps.
+ * them.  A peer that does not confirm loses the link: past that point
+ * we cannot tell what it still maps.
  */
 void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
 {
     PCIeEPFastPath *fp = link->fp;
-    MemTxResult res;
-    unsigned len;
 
     if (!fp || !pcie_ep_link_is_up(link) ||
-        !(fp->exported || fp->unconfirmed || fp->revoking)) {
+        !(fp->exported || pcie_ep_link_revokes_pending(link))) {
         return;
     }
     fp->exported = false;
     fp->stats.revokes_sent++;
+    wait = wait && !pcie_ep_link_in_iothread(link);
     trace_pcie_ep_fastpath_revoke(link->name, wait);
-    if (!wait || pcie_ep_link_in_iothread(link)) {
-        fp->unconfirmed = true;
-        pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, NULL, 0,
-                             NULL);
-        return;
-    }
-    fp->revoking++;
-    res = pcie_ep_link_request(link, PCIE_EP_LINK_REVOKE, 0, NULL, 0, &len, 0,
-                               &len);
-    fp->revoking--;
-    if (res == MEMTX_OK) {
-        fp->unconfirmed = false;
-    } else if (pcie_ep_link_is_up(link)) {
+    if (pcie_ep_link_revoke(link, wait) != MEMTX_OK && wait &&
+        pcie_ep_link_is_up(link)) {
         pcie_ep_link_fail(link, "the link partner did not confirm that it "
                           "unmapped this VM's memory");
     }
@@ -325,10 +315,10 @@ bool pcie_ep_fastpath_import_shm(PCIeEPLink *link, const PCIeEPLinkShm *shm,
         return false;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < size ||
-        !fd_shrink_sealed(fd)) {
-        warn_report("%s: the link partner's RAM block %u is not a memfd "
-                    "sealed against shrinking, of the size it says: message "
-                    "path to it", link->name, id);
+        !fd_mappable(fd)) {
+        warn_report("%s: the link partner's RAM block %u is not a tmpfs "
+                    "memfd sealed against shrinking, of the size it says: "
+                    "message path to it", link->name, id);
         close(fd);
         return true;
     }
@@ -438,7 +428,7 @@ static void window_install(PCIeEPFastWindow *w, hwaddr offset, uint64_t size,
         if (!(le32_to_cpu(e[i].flags) & PCIE_EP_LINK_EXTENT_WRITE)) {
             continue;   /* read-only RAM stays on the message path */
         }
-        fd = dup(blk->fd);
+        fd = qemu_dup(blk->fd);
         ram = PCIE_EP_PEER_RAM(object_new(TYPE_PCIE_EP_PEER_RAM));
         name = g_strdup_printf("%s.fast%u", w->name, w->maps->len);
         /* Once mapped, the RAM block owns the dup()ed fd. */
@@ -512,14 +502,22 @@ typedef struct RevokeAck {
     uint16_t tag;
 } RevokeAck;
 
-static void revoke_ack_work(CPUState *cpu, run_on_cpu_data data)
+/* The IOThread sends the completion: no vCPU waits on the socket. */
+static void revoke_ack_send(void *opaque)
 {
-    RevokeAck *ack = data.host_ptr;
+    RevokeAck *ack = opaque;
 
     if (pcie_ep_link_connection(ack->link) == ack->connection) {
         pcie_ep_link_complete(ack->link, ack->tag, MEMTX_OK, NULL, 0);
     }
     g_free(ack);
+}
+
+static void revoke_ack_work(CPUState *cpu, run_on_cpu_data data)
+{
+    RevokeAck *ack = data.host_ptr;
+
+    pcie_ep_link_run_in_iothread(ack->link, revoke_ack_send, ack);
 }
 
 void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
@@ -528,14 +526,14 @@ void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
 
     pcie_ep_fastpath_drop_imports(link);
     link->fp->stats.revokes_served++;
-    if (!first_cpu) {
-        pcie_ep_link_complete(link, tag, MEMTX_OK, NULL, 0);
-        return;
-    }
     ack = g_new(RevokeAck, 1);
     *ack = (RevokeAck) {
         .link = link, .connection = pcie_ep_link_connection(link), .tag = tag,
     };
+    if (!first_cpu) {
+        revoke_ack_send(ack);
+        return;
+    }
     async_safe_run_on_cpu(first_cpu, revoke_ack_work,
                           RUN_ON_CPU_HOST_PTR(ack));
 }
@@ -562,7 +560,6 @@ void pcie_ep_fastpath_connected(PCIeEPLink *link)
     pcie_ep_fastpath_drop_imports(link);
     forget_shm(fp);
     fp->broken = false;
-    fp->unconfirmed = false;
     if (link->peer_shm) {
         export_ram(link);
     } else {
@@ -582,7 +579,6 @@ void pcie_ep_fastpath_disconnected(PCIeEPLink *link)
     forget_shm(fp);
     fp->nblocks = 0;
     fp->exported = false;
-    fp->unconfirmed = false;
 }
 
 void pcie_ep_fastpath_cleanup(PCIeEPLink *link)

@@ -47,6 +47,17 @@ static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
  * partner from here would wait on itself (a read) or could bounce between
  * the two VMs for ever (a write), so the callers refuse it.
  */
+/*
+ * The peer serves REVOKEs in order: the completion of the one numbered
+ * @seq confirms every one before it.  With @link->lock held.
+ */
+static void revoke_confirmed(PCIeEPLink *link, uint32_t seq)
+{
+    if (seq && (int32_t)(seq - link->revokes_done) > 0) {
+        link->revokes_done = seq;
+    }
+}
+
 static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
                             uint64_t addr)
 {
@@ -165,14 +176,19 @@ static void send_hello(PCIeEPLink *link)
         .version = cpu_to_le16(PCIE_EP_LINK_VERSION),
         .role = cpu_to_le16(link->role),
     };
-    bool drop_bql = bql_locked();
+    bool drop_bql;
 
+    /* Already sent: the reader's usual case, with no lock taken. */
+    if (qatomic_read(&link->hello_conn) == conn) {
+        return;
+    }
+    drop_bql = bql_locked();
     if (drop_bql) {
         bql_unlock();
     }
     qemu_mutex_lock(&link->send_lock);
     if (link->hello_conn != conn) {
-        link->hello_conn = conn;
+        qatomic_set(&link->hello_conn, conn);
         qatomic_set(&link->open, true);
         /* Only a UNIX socket takes fds: a probe with none tells. */
         link->local_shm = link->fast_path &&
@@ -226,23 +242,27 @@ void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
  * a completion that comes after its read timed out cannot complete a
  * later read that reuses the waiter.
  */
+/*
+ * Tags go round: the next wire tag is the one after the last, so a
+ * wire tag comes back only after 65536 requests, and its low bits pick
+ * the waiter.  With @link->lock held.
+ */
 static int alloc_tag(PCIeEPLink *link)
 {
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
 
-    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+    for (int n = 0; n < PCIE_EP_LINK_NUM_TAGS; n++) {
+        uint16_t tag = ++link->tag_gen;
+        int i = tag % PCIE_EP_LINK_NUM_TAGS;
         PCIeEPLinkWaiter *w = &link->waiter[i];
 
         /* A request nobody waits for gets the same timeout as a read. */
         if (w->busy && w->detached && now - w->sent_ms > link->timeout_ms) {
             w->busy = false;
         }
-        if (!link->waiter[i].busy) {
-            link->tag_gen++;
-            link->waiter[i] = (PCIeEPLinkWaiter) {
-                .busy = true,
-                .tag = i | link->tag_gen * PCIE_EP_LINK_NUM_TAGS,
-                .sent_ms = now,
+        if (!w->busy) {
+            *w = (PCIeEPLinkWaiter) {
+                .busy = true, .tag = tag, .sent_ms = now,
             };
             return i;
         }
@@ -259,7 +279,7 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
                                 uint64_t addr, uint32_t hdr_len,
                                 const void *payload, unsigned payload_len,
                                 void *reply, unsigned reply_max,
-                                unsigned *reply_len)
+                                unsigned *reply_len, uint32_t *revoke_seq)
 {
     MemTxResult res = MEMTX_ERROR;
     bool drop_bql = bql_locked();
@@ -275,6 +295,9 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
     tag = link->up ? alloc_tag(link) : -1;
     if (tag >= 0 && !reply) {
         link->waiter[tag].detached = true;
+    }
+    if (tag >= 0 && revoke_seq) {
+        *revoke_seq = link->waiter[tag].revoke_seq = ++link->revokes_sent;
     }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
@@ -311,6 +334,7 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
         memcpy(reply, w->data, w->len);
         *reply_len = w->len;
         res = MEMTX_OK;
+        revoke_confirmed(link, w->revoke_seq);
     } else if (!w->done && link->up) {
         warn_report("%s: no completion for %s at 0x%" PRIx64 " within %u ms",
                     link->name, msg_name[type], addr, link->timeout_ms);
@@ -333,7 +357,7 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
 
     assert(type == PCIE_EP_LINK_CFG_RD || type == PCIE_EP_LINK_MEM_RD);
     assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
-    res = link_request(link, type, addr, len, NULL, 0, buf, len, &got);
+    res = link_request(link, type, addr, len, NULL, 0, buf, len, &got, NULL);
     if (res != MEMTX_OK || got != len) {
         memset(buf, 0xff, len);
         return MEMTX_ERROR;
@@ -346,9 +370,35 @@ MemTxResult pcie_ep_link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
                                  unsigned payload_len, void *reply,
                                  unsigned reply_max, unsigned *reply_len)
 {
-    assert(type == PCIE_EP_LINK_MAP_RD || type == PCIE_EP_LINK_REVOKE);
+    assert(type == PCIE_EP_LINK_MAP_RD);
     return link_request(link, type, addr, payload_len, payload, payload_len,
-                        reply, reply_max, reply_len);
+                        reply, reply_max, reply_len, NULL);
+}
+
+MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait)
+{
+    uint32_t seq;
+    unsigned len;
+
+    return link_request(link, PCIE_EP_LINK_REVOKE, 0, 0, NULL, 0,
+                        wait ? &len : NULL, 0, &len, &seq);
+}
+
+bool pcie_ep_link_revokes_pending(PCIeEPLink *link)
+{
+    bool pending;
+
+    qemu_mutex_lock(&link->lock);
+    pending = link->revokes_done != link->revokes_sent;
+    qemu_mutex_unlock(&link->lock);
+    return pending;
+}
+
+void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
+                                  void *opaque)
+{
+    aio_bh_schedule_oneshot(iothread_get_aio_context(link->iothread), fn,
+                            opaque);
 }
 
 /*
@@ -397,10 +447,33 @@ static void link_fail(PCIeEPLink *link, const char *why)
     qemu_chr_fe_disconnect(&link->chr);
 }
 
+typedef struct LinkFail {
+    PCIeEPLink *link;
+    unsigned connection;
+    char *why;
+} LinkFail;
+
+static void link_fail_bh(void *opaque)
+{
+    LinkFail *f = opaque;
+
+    if (pcie_ep_link_connection(f->link) == f->connection) {
+        link_fail(f->link, f->why);
+    }
+    g_free(f->why);
+    g_free(f);
+}
+
+/* The IOThread takes it down, between two messages it parses. */
 void pcie_ep_link_fail(PCIeEPLink *link, const char *why)
 {
-    error_report("%s: %s; taking the link down", link->name, why);
-    qemu_chr_fe_disconnect(&link->chr);
+    LinkFail *f = g_new(LinkFail, 1);
+
+    *f = (LinkFail) {
+        .link = link, .connection = pcie_ep_link_connection(link),
+        .why = g_strdup(why),
+    };
+    pcie_ep_link_run_in_iothread(link, link_fail_bh, f);
 }
 
 static void report_path(PCIeEPLink *link, uint32_t peer_features)
@@ -473,6 +546,9 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     qemu_mutex_lock(&link->lock);
     w = &link->waiter[tag % PCIE_EP_LINK_NUM_TAGS];
     if (w->busy && !w->done && w->tag == tag && w->detached) {
+        if (hdr->flags == PCIE_EP_LINK_CPL_SC) {
+            revoke_confirmed(link, w->revoke_seq);
+        }
         w->busy = false;
     } else if (w->busy && !w->done && w->tag == tag) {
         w->status = hdr->flags;

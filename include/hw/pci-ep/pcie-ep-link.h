@@ -148,6 +148,7 @@ typedef struct PCIeEPLinkWaiter {
     bool done;
     bool detached;      /* nobody waits: the completion just frees it */
     int64_t sent_ms;
+    uint32_t revoke_seq;    /* a REVOKE: its number; else 0 */
     uint16_t tag;       /* index in the low bits, a generation above */
     uint8_t status;
     uint32_t len;
@@ -189,6 +190,8 @@ typedef struct PCIeEPLink {
     bool up;            /* HELLO exchanged */
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
     uint16_t tag_gen;
+    uint32_t revokes_sent;      /* REVOKEs numbered so far */
+    uint32_t revokes_done;      /* the last one the peer completed */
 
     /* The fast path (pcie-ep-fastpath.c); BQL */
     bool fast_path;                 /* property: offer the fast path */
@@ -223,7 +226,7 @@ void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         uint64_t addr, const void *buf, unsigned len);
 /*
  * A non-posted request with a payload, whose completion may carry up to
- * @reply_max bytes (the length in *@reply_len): MAP_RD and REVOKE.
+ * @reply_max bytes (the length in *@reply_len): MAP_RD.
  * Waits as pcie_ep_link_read() does.  With @reply NULL, nobody waits:
  * the request is sent and its completion dropped.
  */
@@ -240,6 +243,16 @@ bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
                            int nfds);
 /* Take the link down, from any thread but the IOThread, saying why */
 void pcie_ep_link_fail(PCIeEPLink *link, const char *why);
+/*
+ * REVOKE: with @wait, until the peer completes it (or the link's
+ * timeout); without, it is only sent.  pcie_ep_link_revokes_pending()
+ * is true until the peer has completed the last one sent.
+ */
+MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait);
+bool pcie_ep_link_revokes_pending(PCIeEPLink *link);
+/* Run @fn(@opaque) once in the thread that serves the link's socket */
+void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
+                                  void *opaque);
 /* The calling thread serves this link's socket */
 bool pcie_ep_link_in_iothread(PCIeEPLink *link);
 /* Which connection this is: changes with every new one */
