@@ -32,9 +32,15 @@ typedef struct PeerBlock {
 } PeerBlock;
 
 typedef struct PCIeEPFastPath {
-    /* Exports: our RAM blocks the peer was given, in SHM order */
+    /*
+     * Exports: our RAM blocks the peer was given, in SHM order, each
+     * with a reference on its region, so that a block freed meanwhile
+     * cannot come back at the same address under the same id.
+     */
     RAMBlock *block[PCIE_EP_LINK_MAX_SHM];
+    MemoryRegion *block_mr[PCIE_EP_LINK_MAX_SHM];
     unsigned nblocks;
+    bool offered;           /* every block's SHM went out */
     bool exported;          /* the peer may hold translations of ours */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
@@ -138,9 +144,21 @@ static bool collect_block(Int128 start, Int128 len, const MemoryRegion *cmr,
         }
     }
     if (fp->nblocks < PCIE_EP_LINK_MAX_SHM) {
+        memory_region_ref(mr);
+        fp->block_mr[fp->nblocks] = mr;
         fp->block[fp->nblocks++] = mr->ram_block;
     }
     return false;
+}
+
+static void forget_exports(PCIeEPFastPath *fp)
+{
+    for (unsigned i = 0; i < fp->nblocks; i++) {
+        memory_region_unref(fp->block_mr[i]);
+    }
+    fp->nblocks = 0;
+    fp->offered = false;
+    fp->exported = false;
 }
 
 /* Offer the peer every RAM block with a file descriptor in @as. */
@@ -149,8 +167,7 @@ static void export_ram(PCIeEPLink *link)
     PCIeEPFastPath *fp = link->fp;
     unsigned sent = 0;
 
-    fp->nblocks = 0;
-    fp->exported = false;
+    forget_exports(fp);
     if (link->shared_as) {
         RCU_READ_LOCK_GUARD();
         flatview_for_each_range(address_space_to_flatview(link->shared_as),
@@ -170,8 +187,8 @@ static void export_ram(PCIeEPLink *link)
             sent++;
         }
     }
-    fp->nblocks = sent == fp->nblocks ? sent : 0;
-    if (sent) {
+    fp->offered = sent && sent == fp->nblocks;
+    if (fp->offered) {
         info_report("%s: fast path: %u RAM block(s) of this VM shared with "
                     "the link partner", link->name, sent);
     } else {
@@ -183,7 +200,7 @@ static void export_ram(PCIeEPLink *link)
 
 static int block_index(PCIeEPFastPath *fp, RAMBlock *rb)
 {
-    for (unsigned i = 0; i < fp->nblocks; i++) {
+    for (unsigned i = 0; fp->offered && i < fp->nblocks; i++) {
         if (fp->block[i] == rb) {
             return i;
         }
@@ -257,7 +274,7 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
 
     /* Even an empty answer is a translation the peer may cache. */
     link->fp->exported = true;
-    if (link->peer_shm && link->ops->map_read && link->fp->nblocks) {
+    if (link->peer_shm && link->ops->map_read && link->fp->offered) {
         link->ops->map_read(link->opaque, addr, size, ext);
     }
     trace_pcie_ep_fastpath_map_rd(link->name, addr, size, ext->n);
@@ -563,8 +580,7 @@ void pcie_ep_fastpath_connected(PCIeEPLink *link)
     if (link->peer_shm) {
         export_ram(link);
     } else {
-        fp->nblocks = 0;
-        fp->exported = false;
+        forget_exports(fp);
     }
 }
 
@@ -577,8 +593,7 @@ void pcie_ep_fastpath_disconnected(PCIeEPLink *link)
     }
     pcie_ep_fastpath_drop_imports(link);
     forget_shm(fp);
-    fp->nblocks = 0;
-    fp->exported = false;
+    forget_exports(fp);
 }
 
 void pcie_ep_fastpath_cleanup(PCIeEPLink *link)
