@@ -42,6 +42,7 @@ typedef struct PCIeEPFastPath {
     unsigned nblocks;
     bool offered;           /* every block's SHM went out */
     bool exported;          /* the peer may hold translations of ours */
+    unsigned revoke_waiters;    /* our vCPUs parked in a REVOKE wait */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
     PeerBlock shm[PCIE_EP_LINK_MAX_SHM];
@@ -293,6 +294,7 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
 void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
 {
     PCIeEPFastPath *fp = link->fp;
+    MemTxResult res;
 
     if (!fp || !pcie_ep_link_is_up(link) ||
         !(fp->exported || pcie_ep_link_revokes_pending(link))) {
@@ -302,8 +304,10 @@ void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
     fp->stats.revokes_sent++;
     wait = wait && !pcie_ep_link_in_iothread(link);
     trace_pcie_ep_fastpath_revoke(link->name, wait);
-    if (pcie_ep_link_revoke(link, wait) != MEMTX_OK && wait &&
-        pcie_ep_link_is_up(link)) {
+    fp->revoke_waiters += wait;
+    res = pcie_ep_link_revoke(link, wait);
+    fp->revoke_waiters -= wait;
+    if (res != MEMTX_OK && wait && pcie_ep_link_is_up(link)) {
         pcie_ep_link_fail(link, "the link partner did not confirm that it "
                           "unmapped this VM's memory");
     }
@@ -547,7 +551,16 @@ void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
     *ack = (RevokeAck) {
         .link = link, .connection = pcie_ep_link_connection(link), .tag = tag,
     };
-    if (!first_cpu) {
+    /*
+     * Crossed REVOKEs: a vCPU of ours parked in a REVOKE wait keeps an
+     * exclusive section from running, and the peer's parked vCPU keeps
+     * its own from completing ours.  The host end then answers at once:
+     * its vCPUs were kicked to flush their TLBs, and one still inside a
+     * translation block may finish it on the old mapping.  The EP end
+     * keeps the full wait, so one of the two always completes.
+     */
+    if (!first_cpu || (link->role == PCIE_EP_LINK_ROLE_HOST &&
+                       link->fp->revoke_waiters)) {
         revoke_ack_send(ack);
         return;
     }
