@@ -615,10 +615,11 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
+    /* Registered only where CONFIG_DW_PCIE_EP is set, as dw-pcie-ep-test */
     if (!qtest_has_device("dw-pcie-ep") ||
         !qtest_has_device("dw-pcie-ep-link")) {
-        g_test_skip("the endpoint link is not part of this build");
-        return g_test_run();
+        g_printerr("the endpoint link is missing from this QEMU build\n");
+        return 1;
     }
     add_mode_tests("config", test_config_round_trip);
     add_mode_tests("bar", test_bar_round_trip);
