@@ -402,6 +402,10 @@ static void test_link_down(void)
     lab_start(&lab);
     lab_link_up(&lab);
     host_enable_function(&lab);
+    /* The positive control: the function is there and its BAR answers. */
+    qtest_writel(lab.ep, RAM + 0x100000, 0x11223344);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0), ==, 0x11223344);
 
     qtest_quit(lab.ep);
     lab.ep = NULL;
