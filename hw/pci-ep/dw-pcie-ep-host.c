@@ -482,6 +482,9 @@ static void port_realize(DeviceState *dev, Error **errp)
         error_setg(errp, "%s needs chardev= and port=", TYPE_DW_PCIE_EP_LINK);
         return;
     }
+    if (!pcie_ep_link_check_properties(&lp->link, errp)) {
+        return;
+    }
     lp->sync_timer = timer_new_ms(QEMU_CLOCK_REALTIME, port_sync, lp);
     lp->link.shared_as = &address_space_memory;
     pcie_ep_link_init(&lp->link, TYPE_DW_PCIE_EP_LINK,
@@ -502,9 +505,16 @@ static void port_unrealize(DeviceState *dev)
 static const Property port_properties[] = {
     DEFINE_PROP_CHR("chardev", DWPCIeEPLinkPort, link.chr),
     DEFINE_PROP_STRING("port", DWPCIeEPLinkPort, port),
-    DEFINE_PROP_UINT32("timeout-ms", DWPCIeEPLinkPort, link.timeout_ms, 2000),
+    DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPLinkPort, link.timeout_ms,
+                       PCIE_EP_LINK_DEFAULT_TIMEOUT_MS),
     DEFINE_PROP_BOOL("fast-path", DWPCIeEPLinkPort, link.fast_path, true),
 };
+
+/* The name the host end had first, for command lines that use it */
+static void port_instance_init(Object *obj)
+{
+    object_property_add_alias(obj, "timeout-ms", obj, "link-timeout-ms");
+}
 
 static void port_class_init(ObjectClass *klass, const void *data)
 {
@@ -534,6 +544,7 @@ static const TypeInfo dw_pcie_ep_host_types[] = {
         .name = TYPE_DW_PCIE_EP_LINK,
         .parent = TYPE_DEVICE,
         .instance_size = sizeof(DWPCIeEPLinkPort),
+        .instance_init = port_instance_init,
         .class_init = port_class_init,
     },
 };

@@ -1117,7 +1117,8 @@ static bool check_properties(DWPCIeEPState *s, Error **errp)
                    s->num_lanes);
         return false;
     }
-    return dw_iatu_check_config(&s->iatu, errp);
+    return pcie_ep_link_check_properties(&s->link, errp) &&
+           dw_iatu_check_config(&s->iatu, errp);
 }
 
 /* Linux counts 512 bytes of unrolled iATU space per region pair. */
@@ -1242,7 +1243,7 @@ static const Property dw_pcie_ep_properties[] = {
                      MemoryRegion *),
     DEFINE_PROP_CHR("chardev", DWPCIeEPState, link.chr),
     DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
-                       2000),
+                       PCIE_EP_LINK_DEFAULT_TIMEOUT_MS),
     DEFINE_PROP_BOOL("fast-path", DWPCIeEPState, link.fast_path, true),
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),

@@ -830,6 +830,17 @@ bool pcie_ep_link_is_up(PCIeEPLink *link)
     return qatomic_read(&link->up);
 }
 
+/* A timeout above INT_MAX ms would abort in qemu_cond_timedwait(). */
+bool pcie_ep_link_check_properties(PCIeEPLink *link, Error **errp)
+{
+    if (link->timeout_ms < 1 || link->timeout_ms > PCIE_EP_LINK_MAX_TIMEOUT_MS) {
+        error_setg(errp, "link-timeout-ms must be 1 to %u, not %u",
+                   PCIE_EP_LINK_MAX_TIMEOUT_MS, link->timeout_ms);
+        return false;
+    }
+    return true;
+}
+
 bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
                        const PCIeEPLinkOps *ops, void *opaque, Error **errp)
 {
@@ -844,9 +855,6 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
     link->role = role;
     link->ops = ops;
     link->opaque = opaque;
-    if (!link->timeout_ms) {
-        link->timeout_ms = 2000;
-    }
     qemu_mutex_init(&link->lock);
     qemu_mutex_init(&link->send_lock);
     qemu_cond_init(&link->cond);

@@ -323,10 +323,27 @@ CASES = [case_sealed_fd_mapped, case_revoke_once, case_unsealed_fd, case_huge_de
          case_unanswered_posted_revokes]
 
 
+def bad_timeouts_refused(qemu, tmp):
+    """Both ends refuse a link-timeout-ms above INT_MAX ms at start-up
+    (one used to abort QEMU at the first wait), under either name."""
+    sock = os.path.join(tmp, "props.sock")
+    for dev in (f"dw-pcie-ep,chardev=link,link-timeout-ms={1 << 31}",
+                f"dw-pcie-ep-link,chardev=link,port=rp0,timeout-ms={1 << 31}"):
+        p = subprocess.run([qemu, "-M", "virt", "-display", "none", "-nic", "none",
+                            "-monitor", "none", "-serial", "none", "-S",
+                            "-device", "pcie-root-port,id=rp0",
+                            "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+                            "-device", dev], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        if p.returncode != 1 or "link-timeout-ms must be 1 to" not in p.stdout:
+            return False
+    return True
+
+
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 1}")
+    print(f"1..{len(CASES) + 2}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -358,6 +375,13 @@ def main():
             peer.s.close()
         n = len(CASES) + 1
         print(f"{'ok' if ok else 'not ok'} {n} private_ram: share=off RAM is not offered")
+        failed += not ok
+        try:
+            ok = bad_timeouts_refused(qemu, tmp)
+        except subprocess.TimeoutExpired:
+            ok = False
+        print(f"{'ok' if ok else 'not ok'} {n + 1} bad_timeouts: a timeout above "
+              f"INT_MAX ms is refused at start-up")
         failed += not ok
     return 1 if failed else 0
 

@@ -29,6 +29,9 @@
 #define PCIE_EP_LINK_MAGIC          0x4c455044  /* "DPEL" */
 #define PCIE_EP_LINK_MAX_PAYLOAD    4096
 #define PCIE_EP_LINK_NUM_TAGS       64
+/* The longest a request may wait: link-timeout-ms on both ends */
+#define PCIE_EP_LINK_DEFAULT_TIMEOUT_MS 2000
+#define PCIE_EP_LINK_MAX_TIMEOUT_MS     60000
 
 typedef enum PCIeEPLinkMsgType {
     PCIE_EP_LINK_HELLO = 1,
@@ -206,6 +209,8 @@ typedef struct PCIeEPLink {
  * qemu_chr_fe_init()) has set up; returns false with @errp set if that
  * fails, and does nothing (returning true) if there is no chardev.
  */
+/* The link's properties are sane: call before anything is allocated. */
+bool pcie_ep_link_check_properties(PCIeEPLink *link, Error **errp);
 /* @opaque is the device that owns the link. */
 bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
                        const PCIeEPLinkOps *ops, void *opaque, Error **errp);
