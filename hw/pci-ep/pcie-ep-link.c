@@ -833,7 +833,8 @@ bool pcie_ep_link_is_up(PCIeEPLink *link)
 /* A timeout above INT_MAX ms would abort in qemu_cond_timedwait(). */
 bool pcie_ep_link_check_properties(PCIeEPLink *link, Error **errp)
 {
-    if (link->timeout_ms < 1 || link->timeout_ms > PCIE_EP_LINK_MAX_TIMEOUT_MS) {
+    if (!link->timeout_ms ||
+        link->timeout_ms > PCIE_EP_LINK_MAX_TIMEOUT_MS) {
         error_setg(errp, "link-timeout-ms must be 1 to %u, not %u",
                    PCIE_EP_LINK_MAX_TIMEOUT_MS, link->timeout_ms);
         return false;
