@@ -310,10 +310,16 @@ def case_revoke_once(c):
     """A REVOKE that the peer completed is not sent again for nothing."""
     assert link_up(c.ep, c.peer), "link up"
     c.peer.send(MAP_RD, 1, 8, 0x10000000, struct.pack("<Q", 0x1000))
-    time.sleep(0.1)
-    for _ in range(10):
+    c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
+    for _ in range(500):
+        if c.peer.count(REVOKE):
+            break
+        time.sleep(0.01)
+    # Our completion is on its way before the next writes: give it time.
+    time.sleep(0.3)
+    for _ in range(9):
         c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
-        time.sleep(0.05)
+    c.ep.readl(DBI)         # the EP has served what came before
     time.sleep(0.2)
     assert c.peer.count(REVOKE) == 1, f"{c.peer.count(REVOKE)} REVOKEs"
 
