@@ -43,6 +43,8 @@ typedef struct PCIeEPFastPath {
     bool offered;           /* every block's SHM went out */
     bool exported;          /* the peer may hold translations of ours */
     unsigned revoke_waiters;    /* our vCPUs parked in a REVOKE wait */
+    QemuMutex ack_lock;
+    GSList *acks;               /* RevokeAcks waiting for an exclusive section */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
     PeerBlock shm[PCIE_EP_LINK_MAX_SHM];
@@ -84,6 +86,7 @@ type_init(pcie_ep_fastpath_register_types)
 void pcie_ep_fastpath_init(PCIeEPLink *link)
 {
     link->fp = g_new0(PCIeEPFastPath, 1);
+    qemu_mutex_init(&link->fp->ack_lock);
     for (int i = 0; i < PCIE_EP_LINK_MAX_SHM; i++) {
         link->fp->shm[i].fd = -1;
     }
@@ -283,6 +286,9 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
                           ext->n * sizeof(ext->e[0]));
 }
 
+static bool acks_at_once(PCIeEPLink *link);
+static void send_waiting_acks(PCIeEPFastPath *fp);
+
 /*
  * A REVOKE is owed while the peer may hold translations of ours, and
  * while any REVOKE sent before is unconfirmed (nobody waited for it, or
@@ -305,6 +311,9 @@ void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
     wait = wait && !pcie_ep_link_in_iothread(link);
     trace_pcie_ep_fastpath_revoke(link->name, wait);
     fp->revoke_waiters += wait;
+    if (acks_at_once(link)) {
+        send_waiting_acks(fp);
+    }
     res = pcie_ep_link_revoke(link, wait);
     fp->revoke_waiters -= wait;
     if (res != MEMTX_OK && wait && pcie_ep_link_is_up(link)) {
@@ -517,53 +526,109 @@ void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
  * work runs only when every vCPU is out of guest code, and each one
  * runs its queued flush before it enters guest code again.
  */
+/*
+ * A REVOKE served, whose completion waits for the exclusive section.
+ * The exclusive work owns it; @sent (under @ack_lock) says whether the
+ * completion already went.
+ */
 typedef struct RevokeAck {
     PCIeEPLink *link;
     unsigned connection;
     uint16_t tag;
+    bool sent;
 } RevokeAck;
 
-/* The IOThread sends the completion: no vCPU waits on the socket. */
-static void revoke_ack_send(void *opaque)
-{
-    RevokeAck *ack = opaque;
+typedef struct AckSend {
+    PCIeEPLink *link;
+    unsigned connection;
+    uint16_t tag;
+} AckSend;
 
-    if (pcie_ep_link_connection(ack->link) == ack->connection) {
-        pcie_ep_link_complete(ack->link, ack->tag, MEMTX_OK, NULL, 0);
+/* The IOThread sends the completion: no vCPU waits on the socket. */
+static void ack_send_bh(void *opaque)
+{
+    AckSend *a = opaque;
+
+    if (pcie_ep_link_connection(a->link) == a->connection) {
+        pcie_ep_link_complete(a->link, a->tag, MEMTX_OK, NULL, 0);
     }
-    g_free(ack);
+    g_free(a);
+}
+
+/* With ack_lock held */
+static void ack_send(RevokeAck *ack)
+{
+    AckSend *a = g_new(AckSend, 1);
+
+    *a = (AckSend) {
+        .link = ack->link, .connection = ack->connection, .tag = ack->tag,
+    };
+    ack->sent = true;
+    pcie_ep_link_run_in_iothread(ack->link, ack_send_bh, a);
 }
 
 static void revoke_ack_work(CPUState *cpu, run_on_cpu_data data)
 {
     RevokeAck *ack = data.host_ptr;
+    PCIeEPFastPath *fp = ack->link->fp;
 
-    pcie_ep_link_run_in_iothread(ack->link, revoke_ack_send, ack);
+    qemu_mutex_lock(&fp->ack_lock);
+    fp->acks = g_slist_remove(fp->acks, ack);
+    if (!ack->sent) {
+        ack_send(ack);
+    }
+    qemu_mutex_unlock(&fp->ack_lock);
+    g_free(ack);
+}
+
+/*
+ * Crossed REVOKEs: a vCPU of ours parked in a REVOKE wait keeps an
+ * exclusive section from running, and the peer's parked vCPU keeps its
+ * own from completing ours.  So the host end, when one of its vCPUs
+ * starts such a wait, completes every REVOKE of the EP's still waiting
+ * for an exclusive section, and completes new ones at once while it
+ * waits: its vCPUs were kicked to flush their TLBs, and one still
+ * inside a translation block may finish it on the old mapping.  The EP
+ * end keeps the full wait, so one of the two always completes.
+ */
+static bool acks_at_once(PCIeEPLink *link)
+{
+    return link->role == PCIE_EP_LINK_ROLE_HOST && link->fp->revoke_waiters;
+}
+
+static void send_waiting_acks(PCIeEPFastPath *fp)
+{
+    qemu_mutex_lock(&fp->ack_lock);
+    for (GSList *l = fp->acks; l; l = l->next) {
+        RevokeAck *ack = l->data;
+
+        if (!ack->sent) {
+            ack_send(ack);
+        }
+    }
+    qemu_mutex_unlock(&fp->ack_lock);
 }
 
 void pcie_ep_fastpath_serve_revoke(PCIeEPLink *link, uint16_t tag)
 {
+    PCIeEPFastPath *fp = link->fp;
     RevokeAck *ack;
 
     pcie_ep_fastpath_drop_imports(link);
-    link->fp->stats.revokes_served++;
+    fp->stats.revokes_served++;
     ack = g_new(RevokeAck, 1);
     *ack = (RevokeAck) {
         .link = link, .connection = pcie_ep_link_connection(link), .tag = tag,
     };
-    /*
-     * Crossed REVOKEs: a vCPU of ours parked in a REVOKE wait keeps an
-     * exclusive section from running, and the peer's parked vCPU keeps
-     * its own from completing ours.  The host end then answers at once:
-     * its vCPUs were kicked to flush their TLBs, and one still inside a
-     * translation block may finish it on the old mapping.  The EP end
-     * keeps the full wait, so one of the two always completes.
-     */
-    if (!first_cpu || (link->role == PCIE_EP_LINK_ROLE_HOST &&
-                       link->fp->revoke_waiters)) {
-        revoke_ack_send(ack);
+    qemu_mutex_lock(&fp->ack_lock);
+    if (!first_cpu || acks_at_once(link)) {
+        ack_send(ack);
+        qemu_mutex_unlock(&fp->ack_lock);
+        g_free(ack);
         return;
     }
+    fp->acks = g_slist_prepend(fp->acks, ack);
+    qemu_mutex_unlock(&fp->ack_lock);
     async_safe_run_on_cpu(first_cpu, revoke_ack_work,
                           RUN_ON_CPU_HOST_PTR(ack));
 }
@@ -615,6 +680,7 @@ void pcie_ep_fastpath_cleanup(PCIeEPLink *link)
         return;
     }
     pcie_ep_fastpath_disconnected(link);
+    qemu_mutex_destroy(&link->fp->ack_lock);
     g_free(link->fp);
     link->fp = NULL;
 }

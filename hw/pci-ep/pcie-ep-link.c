@@ -42,12 +42,6 @@ static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
  */
 
 /*
- * True while this thread serves one of the partner's requests: its memory
- * access came back to this end's own BAR or window.  A request to the
- * partner from here would wait on itself (a read) or could bounce between
- * the two VMs for ever (a write), so the callers refuse it.
- */
-/*
  * The peer serves REVOKEs in order: the completion of the one numbered
  * @seq confirms every one before it.  With @link->lock held.
  */
@@ -58,6 +52,12 @@ static void revoke_confirmed(PCIeEPLink *link, uint32_t seq)
     }
 }
 
+/*
+ * True while this thread serves one of the partner's requests: its memory
+ * access came back to this end's own BAR or window.  A request to the
+ * partner from here would wait on itself (a read) or could bounce between
+ * the two VMs for ever (a write), so the callers refuse it.
+ */
 static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
                             uint64_t addr)
 {
@@ -238,14 +238,10 @@ void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
  */
 
 /*
- * The tag on the wire carries a generation above the waiter's index, so
- * a completion that comes after its read timed out cannot complete a
- * later read that reuses the waiter.
- */
-/*
  * Tags go round: the next wire tag is the one after the last, so a
- * wire tag comes back only after 65536 requests, and its low bits pick
- * the waiter.  With @link->lock held.
+ * completion that comes after its request timed out meets the same wire
+ * tag only 65536 requests later, not on the waiter's next use.  Its low
+ * bits pick the waiter.  With @link->lock held.
  */
 static int alloc_tag(PCIeEPLink *link)
 {
@@ -394,9 +390,18 @@ bool pcie_ep_link_revokes_pending(PCIeEPLink *link)
     return pending;
 }
 
+/*
+ * Once the IOThread is stopping, a bottom half would never run (or would
+ * leak into its finalized context): run @fn here instead.  The link is
+ * down by then, so it sends nothing.
+ */
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque)
 {
+    if (qatomic_read(&link->stopping)) {
+        fn(opaque);
+        return;
+    }
     aio_bh_schedule_oneshot(iothread_get_aio_context(link->iothread), fn,
                             opaque);
 }
@@ -819,6 +824,7 @@ static void link_shutdown(Notifier *n, void *data)
 {
     PCIeEPLink *link = container_of(n, PCIeEPLink, shutdown);
 
+    qatomic_set(&link->stopping, true);
     bql_unlock();
     iothread_stop(link->iothread);
     bql_lock();
@@ -879,6 +885,7 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
         return;
     }
     notifier_remove(&link->shutdown);
+    qatomic_set(&link->stopping, true);
     if (link->iothread) {
         iothread_stop(link->iothread);
     }

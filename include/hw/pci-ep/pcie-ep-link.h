@@ -169,6 +169,7 @@ typedef struct PCIeEPLink {
 
     /* Stops the IOThread before QEMU tears the chardev down */
     Notifier shutdown;
+    bool stopping;      /* the IOThread runs no more bottom halves */
 
     /*
      * Receive state: the IOThread only.  A closed connection bumps
