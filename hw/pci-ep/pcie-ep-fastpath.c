@@ -44,7 +44,7 @@ typedef struct PCIeEPFastPath {
     bool exported;          /* the peer may hold translations of ours */
     unsigned revoke_waiters;    /* our vCPUs parked in a REVOKE wait */
     QemuMutex ack_lock;
-    GSList *acks;               /* RevokeAcks waiting for an exclusive section */
+    GSList *acks;               /* RevokeAcks awaiting an exclusive section */
 
     /* Imports: the peer's RAM blocks, and where we mapped them */
     PeerBlock shm[PCIE_EP_LINK_MAX_SHM];
