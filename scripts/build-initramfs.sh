@@ -15,7 +15,7 @@ kout=${1:?usage: build-initramfs.sh KERNEL_OUT_DIR}
 # installed: installed, it would put an arm64 /bin/busybox on the host.
 fetch_busybox() {
     local ver deb
-    ver=$(apt-cache policy busybox-static:arm64 | awk '/Candidate:/ {print $2}')
+    ver=$(apt_candidate busybox-static:arm64)
     [[ -n $ver && $ver != "(none)" ]] ||
         die "busybox-static:arm64 is not available: run scripts/setup-host.sh"
     busybox_dir=$LAB_CACHE/busybox/$(hash_str "$ver")

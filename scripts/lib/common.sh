@@ -33,6 +33,20 @@ hash_of() {
 # hash_str STRING: a short hash of a string
 hash_str() { printf '%s' "$1" | sha256sum | cut -c1-12; }
 
+# apt_candidate PKG: the version apt would install, remembered until
+# apt's package cache changes (apt-cache policy takes seconds here).
+apt_candidate() {
+    local key f
+    key=$(hash_str "$1 $(stat -c %Y:%s /var/cache/apt/pkgcache.bin 2>/dev/null) $(stat -c %Y /var/lib/apt/lists 2>/dev/null)")
+    f=$LAB_CACHE/apt/$key
+    if [[ ! -s $f ]]; then
+        mkdir -p "${f%/*}"
+        apt-cache policy "$1" | awk '/Candidate:/ {print $2}' >"$f.tmp"
+        mv "$f.tmp" "$f"
+    fi
+    cat "$f"
+}
+
 # sync_file SRC DST: copy SRC over DST only if they differ, so that a
 # build system that looks at mtimes sees only real changes.
 sync_file() {
