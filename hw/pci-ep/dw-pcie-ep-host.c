@@ -449,6 +449,15 @@ static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
                       addr);
         return MEMTX_DECODE_ERROR;
     }
+    if (!pcie_ep_link_may_reach(pci_get_address_space(pdev), addr, len,
+                                dir == DMA_DIRECTION_FROM_DEVICE)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: endpoint %s of %u bytes at 0x%"
+                      PRIx64 " reaches neither RAM nor an MSI doorbell: "
+                      "unsupported request\n", TYPE_DW_PCIE_EP_LINK,
+                      dir == DMA_DIRECTION_FROM_DEVICE ? "write" : "read",
+                      len, addr);
+        return MEMTX_DECODE_ERROR;
+    }
     attrs.requester_id = pci_requester_id(pdev);
     return pci_dma_rw(pdev, addr, buf, len, dir, attrs);
 }

@@ -850,6 +850,14 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                       is_write ? "write" : "read", len, pci_addr, t.index);
         goto unsupported;
     }
+    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
+                      "address 0x%" PRIx64 " lands at 0x%" PRIx64 ", neither "
+                      "RAM nor an MSI doorbell: unsupported request\n",
+                      TYPE_DW_PCIE_EP, is_write ? "write" : "read", len,
+                      pci_addr, t.addr);
+        goto unsupported;
+    }
     trace_dw_pcie_ep_inbound(is_write, pci_addr, t.addr, len);
     return address_space_rw(&s->dma_as, t.addr, MEMTXATTRS_UNSPECIFIED, buf,
                             len, is_write);

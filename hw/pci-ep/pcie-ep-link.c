@@ -17,6 +17,8 @@
 #include "qemu/timer.h"
 #include "chardev/char-fe.h"
 #include "system/iothread.h"
+#include "system/memory.h"
+#include "hw/intc/arm_gicv3_its_common.h"
 #include "system/runstate.h"
 #include "hw/pci-ep/pcie-ep-link.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
@@ -69,6 +71,39 @@ static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
                   "the link partner's request: refused\n", link->name,
                   msg_name[type], addr);
     return true;
+}
+
+/*
+ * What a memory request from the link may reach, as a PCIe function's
+ * would: RAM, and (writes only) an MSI doorbell, the GICv3 ITS's
+ * translation register or a GICv2m frame.  Registers of anything else
+ * (a GIC CPU interface with no current CPU, ECAM, virtio) are not a
+ * bus master's business: an Unsupported Request.
+ */
+bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
+                            bool is_write)
+{
+    hwaddr xlat, plen = len;
+    MemoryRegion *mr;
+    Object *its;
+
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(as, addr, &xlat, &plen, is_write,
+                                 MEMTXATTRS_UNSPECIFIED);
+    if (plen < len) {
+        return false;
+    }
+    if (memory_region_is_ram(mr) && !memory_region_is_ram_device(mr)) {
+        return true;
+    }
+    if (!is_write || !mr->owner) {
+        return false;
+    }
+    its = object_dynamic_cast(mr->owner, TYPE_ARM_GICV3_ITS_COMMON);
+    if (its && mr == &ARM_GICV3_ITS_COMMON(its)->iomem_its_translation) {
+        return true;
+    }
+    return object_dynamic_cast(mr->owner, "arm-gicv2m") != NULL;
 }
 
 bool pcie_ep_link_in_iothread(PCIeEPLink *link)

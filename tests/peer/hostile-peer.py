@@ -329,6 +329,109 @@ CASES = [case_sealed_fd_mapped, case_revoke_once, case_unsealed_fd, case_huge_de
          case_unanswered_posted_revokes]
 
 
+class FakeEP:
+    """A fake endpoint: the host QEMU connects to it and plugs its
+    function; it then sends the host whatever memory requests it likes."""
+
+    def __init__(self, path):
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(1)
+        self.cpls = {}
+
+    def accept(self):
+        self.srv.settimeout(10)
+        self.s, _ = self.srv.accept()
+        self.s.settimeout(5)
+        self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, 2, 1, 0))
+        # UP: BAR0 of 4 KiB (DBI2 mask, enable bit), nothing else
+        masks = [0xfff] + [0] * 5
+        self.send(UP, 0, 48, 0, struct.pack("<6I6I", *masks, *([0] * 6)))
+
+    def send(self, typ, tag, length, addr, payload=b""):
+        self.s.sendall(HDR.pack(typ, 0, tag, length, addr) + payload)
+
+    def read_cpl(self, tag):
+        """The completion for @tag: (status, data); requests are ignored."""
+        buf = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            while len(buf) >= HDR.size:
+                typ, flags, t, length, addr = HDR.unpack_from(buf)
+                plen = PAYLOAD.get(typ)
+                plen = length if plen is None else plen
+                if len(buf) < HDR.size + plen:
+                    break
+                data, buf = buf[HDR.size:HDR.size + plen], buf[HDR.size + plen:]
+                if typ == CPL and t == tag:
+                    return flags, data
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return None
+            buf += chunk
+        return None
+
+
+def ecam(bus, dev, off):
+    return 0x4010000000 + (bus << 20) + (dev << 15) + off
+
+
+def host_reach_limited(qemu, tmp):
+    """A fake EP's requests reach the host's RAM, and not the GICv2 CPU
+    interface (which used to crash the host: no current CPU there)."""
+    sock = os.path.join(tmp, "fake-ep.sock")
+    ep = FakeEP(sock)
+    log = open(os.path.join(tmp, "host.log"), "w+")
+    host = subprocess.Popen(
+        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
+         "-M", "virt,gic-version=2", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
+         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
+         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+    q = EP.__new__(EP)
+    q.p = host
+    try:
+        ep.accept()
+        # The host's firmware: bus 1 behind the port, then bus mastering
+        # on the function once it is plugged (its config reads would come
+        # to us, so the RAM write's completion tells).
+        q.writel(ecam(0, 1, 0x18), 0x00010100)
+        # Power the slot on, as pciehp does on Presence Detect
+        pos = q.readl(ecam(0, 1, 0x34)) & 0xff
+        while q.readl(ecam(0, 1, pos)) & 0xff != 0x10:
+            pos = (q.readl(ecam(0, 1, pos)) >> 8) & 0xff
+        for _ in range(200):
+            if q.readl(ecam(0, 1, pos + 0x18)) >> 16 & 0x40:
+                break
+            time.sleep(0.01)
+        sltctl = q.readl(ecam(0, 1, pos + 0x18)) & 0xffff
+        q.cmd(f"writew 0x{ecam(0, 1, pos + 0x18):x} 0x{(sltctl & ~0x7c0) | 0x100:x}")
+        for tag in range(1, 100):
+            q.writel(ecam(1, 0, 0x04), 0x6)
+            ep.send(MEM_WR, 0, 4, 0x40000100, struct.pack("<I", 0x600dcafe))
+            ep.send(MEM_RD, tag, 4, 0x40000100)
+            ram = ep.read_cpl(tag)
+            if ram and ram[0] == 0:
+                break
+            time.sleep(0.05)
+        ep.send(MEM_RD, 200, 4, 0x0801000c)     # GICC_IAR
+        gicc = ep.read_cpl(200)
+        alive = host.poll() is None and q.readl(0x40000100) == 0x600dcafe
+    except (OSError, EOFError, socket.timeout):
+        return False
+    finally:
+        if host.poll() is None:
+            host.terminate()
+            host.wait(10)
+        ep.srv.close()
+    return (ram == (0, struct.pack("<I", 0x600dcafe)) and gicc is not None and
+            gicc[0] == 1 and alive)
+
+
 def bad_timeouts_refused(qemu, tmp):
     """Both ends refuse a link-timeout-ms above INT_MAX ms at start-up
     (one used to abort QEMU at the first wait), under either name."""
@@ -349,7 +452,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 2}")
+    print(f"1..{len(CASES) + 3}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -388,6 +491,10 @@ def main():
             ok = False
         print(f"{'ok' if ok else 'not ok'} {n + 1} bad_timeouts: a timeout above "
               f"INT_MAX ms is refused at start-up")
+        failed += not ok
+        ok = host_reach_limited(qemu, tmp)
+        print(f"{'ok' if ok else 'not ok'} {n + 2} host_reach: an EP's requests "
+              f"reach host RAM, not the GIC CPU interface")
         failed += not ok
     return 1 if failed else 0
 
