@@ -456,9 +456,13 @@ static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
         return (len == sizeof(PCIeEPLinkHello) ||
                 len == PCIE_EP_LINK_HELLO_V1_LEN) ? len : -1;
     case PCIE_EP_LINK_CFG_RD:
-        return (len == 1 || len == 2 || len == 4) ? 0 : -1;
     case PCIE_EP_LINK_CFG_WR:
-        return (len == 1 || len == 2 || len == 4) ? 4 : -1;
+        /* A function's configuration space is 4 KiB: no address aliases. */
+        if ((len != 1 && len != 2 && len != 4) ||
+            le64_to_cpu(hdr->addr) > PCIE_EP_LINK_CFG_SIZE - len) {
+            return -1;
+        }
+        return hdr->type == PCIE_EP_LINK_CFG_WR ? 4 : 0;
     case PCIE_EP_LINK_MEM_RD:
         return (len && len <= PCIE_EP_LINK_MAX_PAYLOAD) ? 0 : -1;
     case PCIE_EP_LINK_MEM_WR:

@@ -324,7 +324,18 @@ def case_revoke_once(c):
     assert c.peer.count(REVOKE) == 1, f"{c.peer.count(REVOKE)} REVOKEs"
 
 
-CASES = [case_sealed_fd_mapped, case_revoke_once, case_unsealed_fd, case_huge_declared_size,
+def case_cfg_address_alias(c):
+    """A config request beyond the 4 KiB of config space is malformed
+    (0x1_0000_0010 used to read offset 0x10)."""
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(CFG_RD, 3, 4, 0x100000010)
+    assert c.peer.closed.wait(5), "the EP closed the link"
+    assert c.peer.count(CPL) == 0, "the EP answered it"
+    assert "malformed message" in c.stderr(), "EP says why"
+    assert c.ep.alive(), "EP alive"
+
+
+CASES = [case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
 

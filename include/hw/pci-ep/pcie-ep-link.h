@@ -29,6 +29,7 @@
 #define PCIE_EP_LINK_MAGIC          0x4c455044  /* "DPEL" */
 #define PCIE_EP_LINK_MAX_PAYLOAD    4096
 #define PCIE_EP_LINK_NUM_TAGS       64
+#define PCIE_EP_LINK_CFG_SIZE       4096    /* a function's config space */
 /* The longest a request may wait: link-timeout-ms on both ends */
 #define PCIE_EP_LINK_DEFAULT_TIMEOUT_MS 2000
 #define PCIE_EP_LINK_MAX_TIMEOUT_MS     60000
