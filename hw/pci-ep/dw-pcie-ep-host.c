@@ -402,10 +402,6 @@ static void port_connected(void *opaque, bool connected)
     }
 }
 
-/* Bounds the work one MAP_RD from the endpoint can cause */
-#define MAP_RD_MAX_SIZE     (1ULL << 32)
-#define MAP_RD_MAX_STEPS    4096
-
 /*
  * MAP_RD: what the endpoint's requests to [addr, addr + size) reach on
  * the function's bus-master address space.  Behind a vIOMMU, bus
@@ -425,8 +421,9 @@ static void port_map_read(void *opaque, uint64_t addr, uint64_t size,
         return;
     }
     as = pci_get_address_space(pdev);
-    size = MIN(size, MAP_RD_MAX_SIZE);
-    for (int steps = 0; off < size && steps < MAP_RD_MAX_STEPS; steps++) {
+    size = MIN(size, PCIE_EP_FASTPATH_MAP_RD_MAX_SIZE);
+    for (int steps = 0;
+         off < size && steps < PCIE_EP_FASTPATH_MAP_RD_MAX_STEPS; steps++) {
         if (addr + off < addr) {
             break;
         }

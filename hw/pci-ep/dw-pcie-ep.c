@@ -902,6 +902,10 @@ static void window_fill(DWPCIeEPState *s, hwaddr cpu_base, hwaddr cpu_addr,
 {
     uint64_t lo, hi;
 
+    /* Every window access comes here: nothing more unless it asks. */
+    if (!pcie_ep_fast_window_wants_fill(&s->ob_fast[t->index], gen)) {
+        return;
+    }
     dw_iatu_outbound_span(&s->iatu, cpu_addr, t, &lo, &hi);
     lo = MAX(lo, cpu_base);
     hi = MIN(hi, cpu_base + s->addr_space_size - 1);
@@ -1020,10 +1024,6 @@ static MemTxResult link_mem_write(void *opaque, uint64_t addr,
     return dw_pcie_ep_inbound(opaque, addr, (void *)buf, len, true);
 }
 
-/* Bounds the work one MAP_RD from the host can cause */
-#define MAP_RD_MAX_SIZE     (1ULL << 32)
-#define MAP_RD_MAX_STEPS    4096
-
 /*
  * MAP_RD: what the host's accesses to [addr, addr + size) reach, through
  * BAR decode, the inbound iATU and our DMA address space.
@@ -1037,8 +1037,9 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
     if (s->link_state != DW_PCIE_EP_LINK_UP) {
         return;
     }
-    size = MIN(size, MAP_RD_MAX_SIZE);
-    for (int steps = 0; off < size && steps < MAP_RD_MAX_STEPS; steps++) {
+    size = MIN(size, PCIE_EP_FASTPATH_MAP_RD_MAX_SIZE);
+    for (int steps = 0;
+         off < size && steps < PCIE_EP_FASTPATH_MAP_RD_MAX_STEPS; steps++) {
         uint64_t pci = addr + off, step;
         DWiATUBarHit hit;
         DWiATUTranslation t;

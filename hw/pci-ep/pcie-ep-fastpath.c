@@ -482,6 +482,17 @@ static void window_install(PCIeEPFastWindow *w, hwaddr offset, uint64_t size,
     memory_region_transaction_commit();
 }
 
+bool pcie_ep_fast_window_wants_fill(PCIeEPFastWindow *w, unsigned gen)
+{
+    PCIeEPLink *link = w->link;
+    PCIeEPFastPath *fp = link->fp;
+
+    /* A translation made before the last drop is not asked about. */
+    return fp && link->peer_shm && !fp->broken && !w->filling &&
+           gen == fp->gen && !(w->filled && w->gen == gen) &&
+           !pcie_ep_link_in_iothread(link);
+}
+
 void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
                               uint64_t pci_addr, uint64_t size, unsigned gen)
 {
@@ -492,10 +503,7 @@ void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
     unsigned len = 0;
     MemTxResult res;
 
-    /* A translation made before the last drop is not asked about. */
-    if (!fp || !link->peer_shm || fp->broken || w->filling ||
-        gen != fp->gen || (w->filled && w->gen == gen) ||
-        pcie_ep_link_in_iothread(link)) {
+    if (!pcie_ep_fast_window_wants_fill(w, gen)) {
         return;
     }
     w->filling = true;

@@ -33,6 +33,21 @@ HOST_TARGET = 0x200000      # the window's PCI target, in the fake host's RAM
 F_ADD_SEALS, F_SEAL_SHRINK, F_SEAL_GROW = 1033, 0x2, 0x4
 
 
+def split_messages(buf):
+    """The whole messages at the start of @buf, as (type, flags, tag, len,
+    addr, payload) tuples, and the bytes left over."""
+    msgs = []
+    while len(buf) >= HDR.size:
+        typ, flags, tag, length, addr = HDR.unpack_from(buf)
+        plen = PAYLOAD.get(typ)
+        plen = length if plen is None else plen
+        if len(buf) < HDR.size + plen:
+            break
+        msgs.append((typ, flags, tag, length, addr, buf[HDR.size:HDR.size + plen]))
+        buf = buf[HDR.size + plen:]
+    return msgs, buf
+
+
 class EP:
     """The EP QEMU under qtest, driven over stdio."""
 
@@ -118,14 +133,8 @@ class Peer:
             if not data:
                 self.closed.set()
                 return
-            buf += data
-            while len(buf) >= HDR.size:
-                typ, _, tag, length, addr = HDR.unpack_from(buf)
-                plen = PAYLOAD.get(typ)
-                plen = length if plen is None else plen
-                if len(buf) < HDR.size + plen:
-                    break
-                payload, buf = buf[HDR.size:HDR.size + plen], buf[HDR.size + plen:]
+            msgs, buf = split_messages(buf + data)
+            for typ, _, tag, length, addr, payload in msgs:
                 self.seen.append(typ)
                 handler = self.on.get(typ)
                 if handler:
@@ -367,13 +376,8 @@ class FakeEP:
         buf = b""
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            while len(buf) >= HDR.size:
-                typ, flags, t, length, addr = HDR.unpack_from(buf)
-                plen = PAYLOAD.get(typ)
-                plen = length if plen is None else plen
-                if len(buf) < HDR.size + plen:
-                    break
-                data, buf = buf[HDR.size:HDR.size + plen], buf[HDR.size + plen:]
+            msgs, buf = split_messages(buf)
+            for typ, flags, t, _, _, data in msgs:
                 if typ == CPL and t == tag:
                     return flags, data
             try:

@@ -54,6 +54,10 @@ typedef struct PCIeEPFastPathStats {
     uint64_t revokes_served;
 } PCIeEPFastPathStats;
 
+/* Bounds the work one MAP_RD from the peer can cause */
+#define PCIE_EP_FASTPATH_MAP_RD_MAX_SIZE    (1ULL << 32)
+#define PCIE_EP_FASTPATH_MAP_RD_MAX_STEPS   4096
+
 /*
  * Exporter: add to @ext the RAM that [addr, addr + size) of @as reaches,
  * at @offset in the answer.  Returns how many bytes from @addr it looked
@@ -89,6 +93,8 @@ unsigned pcie_ep_fastpath_generation(PCIeEPLink *link);
  */
 void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
                               uint64_t pci_addr, uint64_t size, unsigned gen);
+/* Whether a fill would ask: cheap, for the access path to check first */
+bool pcie_ep_fast_window_wants_fill(PCIeEPFastWindow *w, unsigned gen);
 /* Our own translation changed: unmap everything, in every window */
 void pcie_ep_fastpath_drop_imports(PCIeEPLink *link);
 
