@@ -188,6 +188,13 @@ static void function_register_bars(DWPCIeEPFunction *fn)
         memory_region_init(&fn->bar[i].mr, OBJECT(fn), name, size_mask + 1);
         memory_region_init_io(&fn->bar[i].io, OBJECT(fn), &function_bar_ops,
                               &fn->bar[i], name, size_mask + 1);
+        /*
+         * A read waits for the endpoint with the BQL dropped, and QEMU's
+         * per-device guard would fail every other vCPU's BAR access
+         * meanwhile.  A BAR access cannot recurse into this device: the
+         * link refuses requests from the thread that serves the peer.
+         */
+        fn->bar[i].io.disable_reentrancy_guard = true;
         memory_region_add_subregion_overlap(&fn->bar[i].mr, 0,
                                             &fn->bar[i].io, 0);
         pcie_ep_fast_window_init(&fn->bar[i].fast, &fn->port->link,

@@ -925,6 +925,12 @@ static hwaddr window_cpu_base(DWPCIeEPState *s)
 }
 
 /*
+ * This thread is inside a window access: the explicit re-entrancy guard
+ * that replaces QEMU's per-device one on the window (see realize).
+ */
+static __thread bool window_busy;
+
+/*
  * The window never signals an error to the CPU, which would take the
  * endpoint's kernel down: a read that cannot complete returns all ones
  * and a write that cannot be sent is discarded, as on a link that is down.
@@ -938,6 +944,16 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
     DWiATUTranslation t;
     MemTxResult res;
 
+    if (window_busy) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s at 0x%" HWADDR_PRIx
+                      " from inside another window access (a loopback TLP "
+                      "that came back to the window): refused\n",
+                      TYPE_DW_PCIE_EP, is_write ? "write" : "read", cpu_addr);
+        if (!is_write) {
+            *val = MAKE_64BIT_MASK(0, size * 8);
+        }
+        return MEMTX_OK;
+    }
     if (!dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t) ||
         t.remaining < size) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s of %u bytes at 0x%"
@@ -953,7 +969,9 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
     if (is_write) {
         stn_le_p(buf, size, *val);
     }
+    window_busy = true;
     res = outbound_tlp(s, t.addr, buf, size, is_write);
+    window_busy = false;
     if (res != MEMTX_OK && !is_write) {
         memset(buf, 0xff, size);
     }
@@ -1166,10 +1184,12 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     memory_region_init_io(&s->elbi, OBJECT(s), &elbi_ops, s,
                           "dw-pcie-ep.elbi", DW_PCIE_EP_ELBI_SIZE);
     /*
-     * The re-entrancy guard stays on: a loopback TLP whose inbound target
-     * is one of this device's own regions (the window itself, say) fails
-     * as an unsupported request instead of recursing.
+     * A window read waits for the host with the BQL dropped: QEMU's
+     * per-device re-entrancy guard would stay engaged meanwhile and fail
+     * every other vCPU's access to any of our regions.  window_access()
+     * has its own guard instead; the other regions keep QEMU's.
      */
+    s->window_io.disable_reentrancy_guard = true;
     /* The order is DW_PCIE_EP_MMIO_*, the device tree's reg-names. */
     sysbus_init_mmio(sbd, &s->dbi);
     sysbus_init_mmio(sbd, &s->dbi2);

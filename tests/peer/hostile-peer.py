@@ -344,6 +344,29 @@ def case_cfg_address_alias(c):
     assert c.ep.alive(), "EP alive"
 
 
+def case_quick_reconnect(c):
+    """A host that reconnects at once still gets UP on its new connection."""
+    assert link_up(c.ep, c.peer), "link up"
+    for _ in range(200):
+        if c.peer.count(UP):
+            break
+        time.sleep(0.01)
+    assert c.peer.count(UP) == 1, "UP on the first connection"
+    for i in range(5):
+        # The next host is in the listen queue with its HELLO sent before
+        # the last one goes: the EP sees the close and the new HELLO at once.
+        nxt = Peer(c.sock)
+        c.peer.s.shutdown(socket.SHUT_RDWR)     # wakes its reader too
+        c.peer.s.close()
+        c.peer = nxt
+        for _ in range(300):
+            if c.peer.count(UP):
+                break
+            time.sleep(0.01)
+        assert c.peer.count(UP) == 1, f"UP on reconnection {i + 1}"
+    assert c.ep.alive(), "EP alive"
+
+
 CASES = [case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
@@ -447,6 +470,146 @@ def host_reach_limited(qemu, tmp):
             gicc[0] == 1 and alive)
 
 
+SMP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smp")
+SLOW = 0.15     # seconds the fake partner takes to answer a read
+
+
+def build_smp_guest(tmp, ep):
+    """tests/peer/smp/ built for the EP (dw-pcie-ep) or the host side."""
+    out = os.path.join(tmp, f"smp-{'ep' if ep else 'host'}.elf")
+    subprocess.run(["aarch64-linux-gnu-gcc", "-nostdlib", "-ffreestanding",
+                    "-mgeneral-regs-only", "-mstrict-align", "-O2", "-static",
+                    "-Wl,-Ttext=0x40200000", "-Wl,--build-id=none", "-o", out]
+                   + (["-DEP_GUEST"] if ep else [])
+                   + [os.path.join(SMP_DIR, "start.S"),
+                      os.path.join(SMP_DIR, "smp-guest.c")], check=True)
+    return out
+
+
+def slowly(handler):
+    """Answer each request SLOW seconds late, several at once."""
+    def later(peer, *args):
+        threading.Timer(SLOW, handler, (peer,) + args).start()
+    return later
+
+
+def smp_vm(qemu, elf, serial, log, extra):
+    return subprocess.Popen(
+        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+         "-M", "virt,gic-version=3", "-accel", "tcg", "-cpu", "cortex-a57",
+         "-smp", "2", "-object", "memory-backend-memfd,id=ram,size=128M",
+         "-machine", "memory-backend=ram", "-kernel", elf,
+         "-serial", f"file:{serial}", "-d", "guest_errors"] + extra,
+        stdout=log, stderr=log)
+
+
+def smp_results(serial, name, p):
+    """The guest's phase lines, once it says done (or dies, or 60 s)."""
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline and p.poll() is None:
+        with open(serial) as f:
+            text = f.read()
+        if f"{name}: done" in text or "failed" in text:
+            break
+        time.sleep(0.1)
+    phases = {}
+    for m in re.finditer(rf"^{name}: (\S+) (.*)$", text, re.M):
+        phases[m.group(1)] = {k: int(v) for k, v in
+                              re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return text, phases
+
+
+def smp_phases_ok(phases, names):
+    """Every access of both CPUs completed, with the right data."""
+    for n in names:
+        r = phases.get(n)
+        if not r or r["cpu0_good"] != r["cpu0_reads"] or r["cpu0_aborts"] \
+                or r["cpu1_aborts"] or r["cpu1_bad"] or not r["cpu1_reads"]:
+            return False
+    return True
+
+
+def smp_ep(qemu, tmp):
+    """-smp 2 EP: while CPU 0 waits on the host through the window, CPU 1's
+    DBI reads and its own window reads complete (they used to abort)."""
+    elf = build_smp_guest(tmp, ep=True)
+    sock, serial = os.path.join(tmp, "smp-ep.sock"), os.path.join(tmp, "smp-ep.out")
+    log = open(os.path.join(tmp, "smp-ep.log"), "w+")
+    open(serial, "w").close()
+    vm = smp_vm(qemu, elf, serial, log, [
+        "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+        "-device", "dw-pcie-ep,id=ep,chardev=link,link-timeout-ms=2000"])
+    peer = Peer(sock, features=0)
+    peer.on[MEM_RD] = slowly(answer_mem_rd)
+    try:
+        text, phases = smp_results(serial, "smp-ep", vm)
+    finally:
+        vm.terminate()
+        vm.wait(10)
+        peer.s.close()
+    print("# " + text.strip().replace("\n", "\n# "))
+    return smp_phases_ok(phases, ("window+dbi", "window+window"))
+
+
+class ServingFakeEP(FakeEP):
+    """A fake EP that answers config and BAR reads, SLOW seconds late."""
+
+    CONFIG = {0x00: 0xb500104c}
+
+    def serve(self):
+        buf = b""
+        lock = threading.Lock()
+
+        def answer(tag, data):
+            with lock:
+                self.send(CPL, tag, len(data), 0, data)
+        while True:
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            msgs, buf = split_messages(buf + chunk)
+            for typ, _, tag, length, addr, _ in msgs:
+                if typ == CFG_RD:
+                    val = self.CONFIG.get(addr & ~3, 0) >> (8 * (addr & 3))
+                    data = struct.pack("<I", val & 0xffffffff)[:length]
+                elif typ == MEM_RD:
+                    data = b"\x5a" * length
+                else:
+                    continue
+                threading.Timer(SLOW, answer, (tag, data)).start()
+
+
+def smp_host(qemu, tmp):
+    """-smp 2 host: while CPU 0 waits on a config read (then a BAR read)
+    of the EP's function, CPU 1's ECAM reads of the root port (then its
+    own BAR reads) complete (they used to abort)."""
+    elf = build_smp_guest(tmp, ep=False)
+    sock, serial = os.path.join(tmp, "smp-host.sock"), os.path.join(tmp, "smp-host.out")
+    log = open(os.path.join(tmp, "smp-host.log"), "w+")
+    open(serial, "w").close()
+    ep = ServingFakeEP(sock)
+    vm = smp_vm(qemu, elf, serial, log, [
+        "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
+        "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
+        "-device", "dw-pcie-ep-link,chardev=link,port=rp0"])
+    try:
+        ep.accept()
+        threading.Thread(target=ep.serve, daemon=True).start()
+        text, phases = smp_results(serial, "smp-host", vm)
+    finally:
+        vm.terminate()
+        vm.wait(10)
+        ep.srv.close()
+    print("# " + text.strip().replace("\n", "\n# "))
+    return smp_phases_ok(phases, ("ecam+ecam", "bar+bar"))
+
+
 def bad_timeouts_refused(qemu, tmp):
     """Both ends refuse a link-timeout-ms above INT_MAX ms at start-up
     (one used to abort QEMU at the first wait), under either name."""
@@ -467,7 +630,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 3}")
+    print(f"1..{len(CASES) + 5}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -511,6 +674,18 @@ def main():
         print(f"{'ok' if ok else 'not ok'} {n + 2} host_reach: an EP's requests "
               f"reach host RAM, not the GIC CPU interface")
         failed += not ok
+        for i, (fn, name) in enumerate(((smp_ep, "smp_ep"),
+                                        (smp_host, "smp_host")),
+                                       n + 3):
+            try:
+                ok = fn(qemu, tmp)
+            except (subprocess.TimeoutExpired, subprocess.CalledProcessError,
+                    OSError, EOFError) as e:
+                print(f"# {e}")
+                ok = False
+            doc = fn.__doc__.split("\n")[0]
+            print(f"{'ok' if ok else 'not ok'} {i} {name}: {doc}")
+            failed += not ok
     return 1 if failed else 0
 
 
