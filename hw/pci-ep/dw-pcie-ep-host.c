@@ -33,6 +33,8 @@
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "hw/resettable.h"
 #include "system/address-spaces.h"
+#include "system/runstate.h"
+#include "migration/vmstate.h"
 #include "trace.h"
 
 #define PLUG_RETRY_MS   500
@@ -233,6 +235,7 @@ static void function_exit(PCIDevice *pdev)
     if (fn->port) {
         pcie_ep_fastpath_revoke(&fn->port->link, false);
     }
+    pcie_cap_exit(pdev);
 
     if (fn->port && fn->port->function == fn) {
         fn->port->function = NULL;
@@ -257,6 +260,20 @@ static void function_reset_hold(Object *obj, ResetType type)
     }
 }
 
+/* For completeness: the link's migration blocker keeps the VM here. */
+static const VMStateDescription vmstate_function = {
+    .name = TYPE_DW_PCIE_EP_FUNCTION,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, DWPCIeEPFunction),
+        VMSTATE_BOOL(down, DWPCIeEPFunction),
+        VMSTATE_BUFFER_UNSAFE(bars, DWPCIeEPFunction, 0,
+                              sizeof(PCIeEPLinkUp)),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 static void function_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
@@ -270,6 +287,7 @@ static void function_class_init(ObjectClass *klass, const void *data)
     k->config_read = function_config_read;
     k->config_write = function_config_write;
     dc->desc = "The endpoint's function, as seen over a dw-pcie-ep link";
+    dc->vmsd = &vmstate_function;
     dc->user_creatable = false;
     dc->hotpluggable = true;
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
@@ -348,6 +366,12 @@ static void port_sync(void *opaque)
 {
     DWPCIeEPLinkPort *lp = opaque;
 
+    /* An incoming migration is loading the slot's devices: not now. */
+    if (runstate_check(RUN_STATE_INMIGRATE)) {
+        timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                  PLUG_RETRY_MS);
+        return;
+    }
     if (lp->function && (!lp->link_up || lp->function->down)) {
         port_unplug_function(lp);
         if (lp->link_up) {

@@ -309,8 +309,14 @@ static void link_notify_bh(void *opaque)
 {
     DWPCIeEPState *s = opaque;
     DWPCIeEPLinkState now = s->link_state;
+    unsigned conn = pcie_ep_link_connection(&s->link);
     PCIeEPLinkUp up;
 
+    /* A new connection knows nothing yet: what was sent went elsewhere. */
+    if (s->link_sent_conn != conn) {
+        s->link_sent = DW_PCIE_EP_LINK_DOWN;
+        s->link_sent_conn = conn;
+    }
     if (now == DW_PCIE_EP_LINK_UP && s->link_sent != DW_PCIE_EP_LINK_UP) {
         for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
             up.bar_mask[bar] = cpu_to_le32(s->bar_mask[bar]);
@@ -1092,7 +1098,13 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
 
 static void link_connected(void *opaque, bool connected)
 {
-    link_state_changed(opaque);
+    DWPCIeEPState *s = opaque;
+
+    link_state_changed(s);
+    /* Even with no change seen: it may have gone down and back up. */
+    if (s->link_notify_bh) {
+        qemu_bh_schedule(s->link_notify_bh);
+    }
 }
 
 static const PCIeEPLinkOps dw_pcie_ep_link_ops = {
@@ -1204,6 +1216,8 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     s->link.shared_as = &s->dma_as;
     if (!pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
                            &dw_pcie_ep_link_ops, s, errp)) {
+        g_clear_pointer(&s->link_notify_bh, qemu_bh_delete);
+        address_space_destroy(&s->dma_as);
         return;
     }
     s->ob_fast = g_new0(PCIeEPFastWindow,
@@ -1232,10 +1246,24 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     address_space_destroy(&s->dma_as);
 }
 
+/* What follows from the registers: the link's state and the status bits */
+static int dw_pcie_ep_post_load(void *opaque, int version_id)
+{
+    DWPCIeEPState *s = opaque;
+
+    s->link_state = dw_pcie_ep_link_state(s);
+    update_link_status(s);
+    if (s->link_notify_bh) {
+        qemu_bh_schedule(s->link_notify_bh);
+    }
+    return 0;
+}
+
 static const VMStateDescription vmstate_dw_pcie_ep = {
     .name = TYPE_DW_PCIE_EP,
     .version_id = 1,
     .minimum_version_id = 1,
+    .post_load = dw_pcie_ep_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8_ARRAY(config, DWPCIeEPState, DW_PCIE_EP_DBI_SIZE),
         VMSTATE_UINT32_ARRAY(bar_mask, DWPCIeEPState, DW_PCIE_EP_NUM_BARS),

@@ -16,10 +16,13 @@
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "chardev/char-fe.h"
+#include "chardev/char.h"
 #include "system/iothread.h"
+#include "migration/blocker.h"
 #include "system/memory.h"
 #include "hw/intc/arm_gicv3_its_common.h"
 #include "system/runstate.h"
+#include "system/runstate-action.h"
 #include "hw/pci-ep/pcie-ep-link.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
@@ -134,66 +137,259 @@ static unsigned build_msg(uint8_t *msg, uint8_t type, uint8_t flags,
     return sizeof(hdr) + payload_len;
 }
 
-/* With send_lock held.  With @nfds, the fds go with the message. */
-static bool write_msg(PCIeEPLink *link, const uint8_t *msg, unsigned size,
-                      int *fds, int nfds)
-{
-    bool sent = false;
+static void link_fail(PCIeEPLink *link, const char *why);
 
-    if (!nfds || qemu_chr_fe_set_msgfds(&link->chr, fds, nfds) == 0) {
-        sent = qemu_chr_fe_write_all(&link->chr, msg, size) > 0;
-        if (nfds && !sent) {
-            qemu_chr_fe_set_msgfds(&link->chr, NULL, 0);
-        }
+/*
+ * The output queue
+ *
+ * Every message goes through one queue, which only the IOThread writes
+ * to the socket, without blocking: no thread waits on a full socket, so
+ * no number of vCPUs on either end can make the two processes wait on
+ * each other.  The queue is bounded.  A posted message that does not fit
+ * is dropped (counted in tx_dropped), as a congested link would; a
+ * request that does not fit fails at its deadline.  When the peer reads
+ * nothing for the link's timeout, the link goes down.
+ */
+
+/* Bytes of posted messages the queue holds at most; and of anything */
+#define TXQ_POSTED_MAX  (1 << 20)
+#define TXQ_MAX         (2 << 20)
+
+struct PCIeEPLinkTx {
+    QSIMPLEQ_ENTRY(PCIeEPLinkTx) next;
+    unsigned conn;          /* the connection it was queued for */
+    unsigned size;
+    unsigned sent;
+    int nfds;
+    int fds[PCIE_EP_LINK_MAX_SHM];
+    uint8_t data[];
+};
+
+static void tx_free(PCIeEPLinkTx *tx)
+{
+    for (int i = 0; i < tx->nfds; i++) {
+        close(tx->fds[i]);
     }
-    return sent;
+    g_free(tx);
+}
+
+static bool is_posted(uint8_t type)
+{
+    return type == PCIE_EP_LINK_MEM_WR || type == PCIE_EP_LINK_CFG_WR ||
+           type == PCIE_EP_LINK_UP || type == PCIE_EP_LINK_DOWN ||
+           type == PCIE_EP_LINK_HOT_RESET;
+}
+
+/* The peer has read nothing for the link's timeout: take it down. */
+static void tx_stall_check(void *opaque)
+{
+    PCIeEPLink *link = opaque;
+    int64_t since = qatomic_read(&link->tx_blocked_since);
+
+    if (since && qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - since >=
+        link->timeout_ms) {
+        g_autofree char *why = g_strdup_printf(
+            "the link partner has read nothing for %u ms", link->timeout_ms);
+        qatomic_set(&link->tx_blocked_since, 0);
+        link_fail(link, why);
+    }
+}
+
+static gboolean tx_writable(void *do_not_use, GIOCondition cond,
+                            void *opaque);
+
+/* The IOThread: stop waiting for room on the socket. */
+static void tx_unwatch(PCIeEPLink *link)
+{
+    GMainContext *ctx = iothread_get_g_main_context(link->iothread);
+    GSource *src;
+
+    if (link->tx_watch) {
+        src = g_main_context_find_source_by_id(ctx, link->tx_watch);
+        if (src) {
+            g_source_destroy(src);
+        }
+        link->tx_watch = 0;
+    }
+}
+
+static PCIeEPLinkTx *tx_head(PCIeEPLink *link)
+{
+    PCIeEPLinkTx *tx;
+
+    qemu_mutex_lock(&link->send_lock);
+    tx = QSIMPLEQ_FIRST(&link->txq);
+    qemu_mutex_unlock(&link->send_lock);
+    return tx;
+}
+
+static void tx_pop(PCIeEPLink *link, PCIeEPLinkTx *tx)
+{
+    qemu_mutex_lock(&link->send_lock);
+    QSIMPLEQ_REMOVE_HEAD(&link->txq, next);
+    link->tx_bytes -= tx->size;
+    qemu_mutex_unlock(&link->send_lock);
+    tx_free(tx);
+}
+
+/* The socket is full: drain again when it has room, or go down. */
+static void tx_wait_for_room(PCIeEPLink *link, unsigned conn)
+{
+    int64_t since = qatomic_read(&link->tx_blocked_since);
+
+    if (!since) {
+        since = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        qatomic_set(&link->tx_blocked_since, since);
+    }
+    timer_mod(link->tx_timer, since + link->timeout_ms);
+    link->tx_watch = qemu_chr_fe_add_watch(&link->chr, G_IO_OUT | G_IO_HUP,
+                                           tx_writable, link);
+    link->tx_watch_conn = conn;
 }
 
 /*
- * A full socket blocks the write: never with the BQL held, or two
- * processes writing to each other could wait on each other's BQL.
- * Nothing but HELLO (see send_hello()) goes out before the partner has
- * said HELLO.  False if the message (with its fds) did not go.
+ * The IOThread: write what the socket takes.  The entry at the head is
+ * the IOThread's alone (others only append), so it is written without
+ * the lock, which a chardev event on a failed write may need.  Entries
+ * queued for a connection that has closed are dropped.
  */
-static bool link_send_fds(PCIeEPLink *link, uint8_t type, uint8_t flags,
-                          uint16_t tag, uint32_t len, uint64_t addr,
-                          const void *payload, unsigned payload_len,
-                          int *fds, int nfds)
+static void tx_drain(void *opaque)
 {
-    uint8_t msg[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
-    unsigned size = build_msg(msg, type, flags, tag, len, addr, payload,
-                              payload_len);
-    bool drop_bql = bql_locked();
-    bool sent = false;
+    PCIeEPLink *link = opaque;
+    PCIeEPLinkTx *tx;
 
-    trace_pcie_ep_link_send(link->name, msg_name[type], tag, addr, len);
-    if (drop_bql) {
-        bql_unlock();
+    while ((tx = tx_head(link))) {
+        unsigned conn = pcie_ep_link_connection(link);
+        int n;
+
+        /* A watch on a connection that closed may never fire. */
+        if (link->tx_watch && link->tx_watch_conn != conn) {
+            tx_unwatch(link);
+        }
+        if (tx->conn == conn) {
+            if (link->tx_watch) {
+                return;         /* waiting for room */
+            }
+            if (!tx->sent && tx->nfds &&
+                qemu_chr_fe_set_msgfds(&link->chr, tx->fds, tx->nfds) < 0) {
+                tx_pop(link, tx);   /* its fds cannot go: nor can it */
+                continue;
+            }
+            n = qemu_chr_fe_write(&link->chr, tx->data + tx->sent,
+                                  tx->size - tx->sent);
+            if (n < 0 && errno == EAGAIN) {
+                tx_wait_for_room(link, conn);
+                return;
+            }
+            if (n <= 0) {
+                return;         /* the socket failed: its close will come */
+            }
+            qatomic_set(&link->tx_blocked_since, 0);
+            tx->sent += n;
+            if (tx->sent < tx->size) {
+                continue;
+            }
+        }
+        tx_pop(link, tx);
     }
-    qemu_mutex_lock(&link->send_lock);
-    if (qatomic_read(&link->open) && qatomic_read(&link->up)) {
-        sent = write_msg(link, msg, size, fds, nfds);
-    }
-    qemu_mutex_unlock(&link->send_lock);
-    if (drop_bql) {
-        bql_lock();
-    }
-    return sent;
+    qatomic_set(&link->tx_blocked_since, 0);
 }
 
-static void link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
+static gboolean tx_writable(void *do_not_use, GIOCondition cond,
+                            void *opaque)
+{
+    PCIeEPLink *link = opaque;
+
+    link->tx_watch = 0;
+    tx_drain(link);
+    return G_SOURCE_REMOVE;
+}
+
+/* The IOThread has stopped: nothing in the queue will go. */
+static void tx_cleanup(PCIeEPLink *link)
+{
+    PCIeEPLinkTx *tx;
+
+    tx_unwatch(link);
+    timer_free(link->tx_timer);
+    qemu_bh_delete(link->tx_bh);
+    while ((tx = QSIMPLEQ_FIRST(&link->txq))) {
+        QSIMPLEQ_REMOVE_HEAD(&link->txq, next);
+        tx_free(tx);
+    }
+    link->tx_bytes = 0;
+}
+
+/*
+ * Queue one message for the IOThread to send; with @nfds, copies of the
+ * fds go with it.  False if it was not queued: the link is down, or the
+ * queue is full (a posted message is then counted as dropped).
+ */
+static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
+                       uint16_t tag, uint32_t len, uint64_t addr,
+                       const void *payload, unsigned payload_len,
+                       const int *fds, int nfds)
+{
+    unsigned size = sizeof(PCIeEPLinkHdr) + payload_len;
+    PCIeEPLinkTx *tx;
+    bool queued = false;
+
+    assert(nfds <= PCIE_EP_LINK_MAX_SHM);
+    qemu_mutex_lock(&link->send_lock);
+    if (qatomic_read(&link->stopping) || !qatomic_read(&link->open) ||
+        (type != PCIE_EP_LINK_HELLO && !qatomic_read(&link->up))) {
+        goto out;
+    }
+    if (link->tx_bytes + size > (is_posted(type) ? TXQ_POSTED_MAX : TXQ_MAX)) {
+        link->tx_dropped++;
+        trace_pcie_ep_link_tx_drop(link->name, msg_name[type], addr, len,
+                                   link->tx_dropped);
+        goto out;
+    }
+    tx = g_malloc(sizeof(*tx) + size);
+    *tx = (PCIeEPLinkTx) {
+        .conn = pcie_ep_link_connection(link), .size = size, .nfds = nfds,
+    };
+    for (int i = 0; i < nfds; i++) {
+        tx->fds[i] = dup(fds[i]);
+    }
+    build_msg(tx->data, type, flags, tag, len, addr, payload, payload_len);
+    QSIMPLEQ_INSERT_TAIL(&link->txq, tx, next);
+    link->tx_bytes += size;
+    queued = true;
+    trace_pcie_ep_link_send(link->name, msg_name[type], tag, addr, len);
+out:
+    qemu_mutex_unlock(&link->send_lock);
+    if (queued) {
+        qemu_bh_schedule(link->tx_bh);
+    }
+    return queued;
+}
+
+/* Nothing but HELLO (see send_hello()) goes before the partner's HELLO. */
+static bool link_send(PCIeEPLink *link, uint8_t type, uint8_t flags,
                       uint16_t tag, uint32_t len, uint64_t addr,
                       const void *payload, unsigned payload_len)
 {
-    link_send_fds(link, type, flags, tag, len, addr, payload, payload_len,
-                  NULL, 0);
+    return link_queue(link, type, flags, tag, len, addr, payload,
+                      payload_len, NULL, 0);
 }
 
 bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
                            const void *payload, unsigned len, int *fds,
                            int nfds)
 {
-    return link_send_fds(link, type, 0, 0, len, 0, payload, len, fds, nfds);
+    return link_queue(link, type, 0, 0, len, 0, payload, len, fds, nfds);
+}
+
+uint64_t pcie_ep_link_dropped(PCIeEPLink *link)
+{
+    uint64_t n;
+
+    qemu_mutex_lock(&link->send_lock);
+    n = link->tx_dropped;
+    qemu_mutex_unlock(&link->send_lock);
+    return n;
 }
 
 /*
@@ -205,39 +401,33 @@ bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
 static void send_hello(PCIeEPLink *link)
 {
     unsigned conn = pcie_ep_link_connection(link) + 1;
-    uint8_t msg[sizeof(PCIeEPLinkHdr) + sizeof(PCIeEPLinkHello)];
     PCIeEPLinkHello hello = {
         .magic = cpu_to_le32(PCIE_EP_LINK_MAGIC),
         .version = cpu_to_le16(PCIE_EP_LINK_VERSION),
         .role = cpu_to_le16(link->role),
     };
-    bool drop_bql;
+    Chardev *chr = qemu_chr_fe_get_driver(&link->chr);
+    bool first;
 
     /* Already sent: the reader's usual case, with no lock taken. */
     if (qatomic_read(&link->hello_conn) == conn) {
         return;
     }
-    drop_bql = bql_locked();
-    if (drop_bql) {
-        bql_unlock();
-    }
     qemu_mutex_lock(&link->send_lock);
-    if (link->hello_conn != conn) {
+    first = link->hello_conn != conn;
+    if (first) {
         qatomic_set(&link->hello_conn, conn);
         qatomic_set(&link->open, true);
-        /* Only a UNIX socket takes fds: a probe with none tells. */
-        link->local_shm = link->fast_path &&
-                          qemu_chr_fe_set_msgfds(&link->chr, NULL, 0) == 0;
-        hello.features = cpu_to_le32(link->local_shm ?
-                                     PCIE_EP_LINK_FEAT_SHM : 0);
-        trace_pcie_ep_link_send(link->name, "HELLO", 0, 0, sizeof(hello));
-        write_msg(link, msg, build_msg(msg, PCIE_EP_LINK_HELLO, 0, 0,
-                                       sizeof(hello), 0, &hello,
-                                       sizeof(hello)), NULL, 0);
+        /* Only a UNIX socket passes fds. */
+        link->local_shm = link->fast_path && chr &&
+                          qemu_chr_has_feature(chr, QEMU_CHAR_FEATURE_FD_PASS);
     }
     qemu_mutex_unlock(&link->send_lock);
-    if (drop_bql) {
-        bql_lock();
+    if (first) {
+        hello.features = cpu_to_le32(link->local_shm ?
+                                     PCIE_EP_LINK_FEAT_SHM : 0);
+        link_send(link, PCIE_EP_LINK_HELLO, 0, 0, sizeof(hello), 0, &hello,
+                  sizeof(hello));
     }
 }
 
@@ -252,7 +442,8 @@ void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
         return;
     }
     if (type == PCIE_EP_LINK_CFG_WR) {
-        /* Config data always travels as 4 bytes. */
+        /* Config data always travels as 4 bytes: a config write has 1-4. */
+        assert(len <= sizeof(cfg));
         memcpy(&cfg, buf, len);
         link_send(link, type, 0, 0, len, addr, &cfg, sizeof(cfg));
         return;
@@ -332,25 +523,27 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
     }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
+        if (pcie_ep_link_is_up(link)) {
+            trace_pcie_ep_link_no_tag(link->name, msg_name[type], addr);
+        }
         return MEMTX_ERROR;
     }
     w = &link->waiter[tag];
 
+    if (!link_send(link, type, 0, w->tag, hdr_len, addr, payload,
+                   payload_len) && !reply) {
+        qemu_mutex_lock(&link->lock);
+        w->busy = false;
+        qemu_mutex_unlock(&link->lock);
+        return MEMTX_ERROR;
+    }
     if (!reply) {
-        if (!link_send_fds(link, type, 0, w->tag, hdr_len, addr, payload,
-                           payload_len, NULL, 0)) {
-            qemu_mutex_lock(&link->lock);
-            w->busy = false;
-            qemu_mutex_unlock(&link->lock);
-            return MEMTX_ERROR;
-        }
         return MEMTX_OK;
     }
+    /* A request that was not queued fails at its deadline, like one lost. */
     if (drop_bql) {
         bql_unlock();
     }
-    link_send(link, type, 0, w->tag, hdr_len, addr, payload, payload_len);
-
     deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + link->timeout_ms;
     qemu_mutex_lock(&link->lock);
     while (!w->done && link->up) {
@@ -367,8 +560,14 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
         res = MEMTX_OK;
         revoke_confirmed(link, w->revoke_seq);
     } else if (!w->done && link->up) {
-        warn_report("%s: no completion for %s at 0x%" PRIx64 " within %u ms",
-                    link->name, msg_name[type], addr, link->timeout_ms);
+        trace_pcie_ep_link_timeout(link->name, msg_name[type], addr,
+                                   link->timeout_ms);
+        if (link->warned_conn != pcie_ep_link_connection(link) + 1) {
+            link->warned_conn = pcie_ep_link_connection(link) + 1;
+            warn_report("%s: no completion for %s at 0x%" PRIx64 " within "
+                        "%u ms (further ones are traced only)", link->name,
+                        msg_name[type], addr, link->timeout_ms);
+        }
     }
     /* A late completion for a timed-out tag finds it free and is dropped. */
     w->busy = false;
@@ -827,6 +1026,8 @@ static void link_closed(PCIeEPLink *link)
     bool was_up = link_fail_waiters(link);
 
     qatomic_inc(&link->conn_gen);
+    /* What was queued for that connection goes nowhere: drop it. */
+    qemu_bh_schedule(link->tx_bh);
 
     if (was_up) {
         warn_report("%s: link partner gone; link down", link->name);
@@ -863,6 +1064,14 @@ static void link_shutdown(Notifier *n, void *data)
 {
     PCIeEPLink *link = container_of(n, PCIeEPLink, shutdown);
 
+    /*
+     * -action shutdown=pause (-no-shutdown): the VM only stops, and may
+     * be reset and continued; QEMU's exit (quit, a signal) changes the
+     * action to poweroff first and comes here again.
+     */
+    if (shutdown_action == SHUTDOWN_ACTION_PAUSE) {
+        return;
+    }
     qatomic_set(&link->stopping, true);
     bql_unlock();
     iothread_stop(link->iothread);
@@ -878,6 +1087,17 @@ bool pcie_ep_link_is_up(PCIeEPLink *link)
 /* A timeout above INT_MAX ms would abort in qemu_cond_timedwait(). */
 bool pcie_ep_link_check_properties(PCIeEPLink *link, Error **errp)
 {
+    Chardev *chr = qemu_chr_fe_get_driver(&link->chr);
+
+    /*
+     * Only a socket can be closed on the peer: on malformed input the
+     * link must go down, not resynchronise in the middle of a stream.
+     */
+    if (chr && !object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET)) {
+        error_setg(errp, "chardev '%s' is not a socket: the link needs a "
+                   "socket chardev (unix or tcp)", chr->label);
+        return false;
+    }
     if (!link->timeout_ms ||
         link->timeout_ms > PCIE_EP_LINK_MAX_TIMEOUT_MS) {
         error_setg(errp, "link-timeout-ms must be 1 to %u, not %u",
@@ -892,11 +1112,18 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
 {
     static unsigned count;
     g_autofree char *id = g_strdup_printf("pcie-ep-link-%u", count++);
+    AioContext *ctx;
 
     if (!qemu_chr_fe_backend_connected(&link->chr)) {
         return true;
     }
 
+    /* A connection and the requests in flight cannot move with the VM. */
+    error_setg(&link->migration_blocker, "%s: a VM with an endpoint link "
+               "cannot migrate", name);
+    if (migrate_add_blocker(&link->migration_blocker, errp) < 0) {
+        return false;
+    }
     link->name = g_strdup(name);
     link->role = role;
     link->ops = ops;
@@ -904,15 +1131,30 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
     qemu_mutex_init(&link->lock);
     qemu_mutex_init(&link->send_lock);
     qemu_cond_init(&link->cond);
+    QSIMPLEQ_INIT(&link->txq);
     pcie_ep_fastpath_init(link);
     link->iothread = iothread_create(id, errp);
     if (!link->iothread) {
+        pcie_ep_fastpath_cleanup(link);
+        qemu_cond_destroy(&link->cond);
+        qemu_mutex_destroy(&link->send_lock);
+        qemu_mutex_destroy(&link->lock);
+        g_clear_pointer(&link->name, g_free);
+        migrate_del_blocker(&link->migration_blocker);
         return false;
     }
+    ctx = iothread_get_aio_context(link->iothread);
+    link->tx_bh = aio_bh_new(ctx, tx_drain, link);
+    link->tx_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
+                                   tx_stall_check, link);
     qemu_chr_fe_set_handlers(&link->chr, link_can_read, link_read, link_event,
                              NULL, link,
                              iothread_get_g_main_context(link->iothread),
                              true);
+    if (!object_property_find(OBJECT(opaque), "link-tx-dropped")) {
+        object_property_add_uint64_ptr(OBJECT(opaque), "link-tx-dropped",
+                                       &link->tx_dropped, OBJ_PROP_FLAG_READ);
+    }
     link->shutdown.notify = link_shutdown;
     qemu_register_shutdown_notifier(&link->shutdown);
     return true;
@@ -930,6 +1172,7 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
     }
     qemu_chr_fe_deinit(&link->chr, false);
     if (link->iothread) {
+        tx_cleanup(link);
         iothread_destroy(link->iothread);
         link->iothread = NULL;
     }
@@ -939,4 +1182,5 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
     qemu_mutex_destroy(&link->send_lock);
     qemu_mutex_destroy(&link->lock);
     g_free(link->name);
+    migrate_del_blocker(&link->migration_blocker);
 }

@@ -99,7 +99,7 @@ class EP:
 class Peer:
     """A fake host that answers only what its callbacks say."""
 
-    def __init__(self, path, features=1):
+    def __init__(self, path, features=1, read=True):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         for _ in range(200):
             try:
@@ -112,7 +112,8 @@ class Peer:
         self.on = {}
         self.closed = threading.Event()
         self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, 2, 2, features))
-        threading.Thread(target=self.receive, daemon=True).start()
+        if read:
+            threading.Thread(target=self.receive, daemon=True).start()
 
     def send(self, typ, tag, length, addr, payload=b"", fds=None):
         msg = HDR.pack(typ, 0, tag, length, addr) + payload
@@ -367,7 +368,33 @@ def case_quick_reconnect(c):
     assert c.ep.alive(), "EP alive"
 
 
-CASES = [case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
+def case_peer_stops_reading(c):
+    """A host that stops reading cannot hang the EP: its posted writes are
+    dropped once the output queue is full, and the link goes down."""
+    c.peer.s.close()
+    c.peer = Peer(c.sock, features=0, read=False)
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    done = threading.Event()
+
+    def flood():
+        try:
+            for _ in range(40):         # 2.5 MiB of 8-byte MEM_WRs
+                c.ep.cmd(f"memset 0x{WINDOW:x} 0x10000 0x5a")
+        finally:
+            done.set()
+    threading.Thread(target=flood, daemon=True).start()
+    assert done.wait(60), "the EP still takes commands while the host reads nothing"
+    for _ in range(500):
+        if c.ep.readl(ELBI + 4) != 1:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(ELBI + 4) != 1, "the link went down"
+    assert "has read nothing for 500 ms" in c.stderr(), "EP says why"
+    assert c.ep.alive(), "EP alive"
+
+
+CASES = [case_peer_stops_reading, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
 
@@ -474,13 +501,14 @@ SMP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smp")
 SLOW = 0.15     # seconds the fake partner takes to answer a read
 
 
-def build_smp_guest(tmp, ep):
+def build_smp_guest(tmp, ep, poweroff=False):
     """tests/peer/smp/ built for the EP (dw-pcie-ep) or the host side."""
-    out = os.path.join(tmp, f"smp-{'ep' if ep else 'host'}.elf")
+    out = os.path.join(tmp, f"smp-{'ep' if ep else 'host'}{'-off' if poweroff else ''}.elf")
     subprocess.run(["aarch64-linux-gnu-gcc", "-nostdlib", "-ffreestanding",
                     "-mgeneral-regs-only", "-mstrict-align", "-O2", "-static",
                     "-Wl,-Ttext=0x40200000", "-Wl,--build-id=none", "-o", out]
                    + (["-DEP_GUEST"] if ep else [])
+                   + (["-DPOWEROFF_GUEST"] if poweroff else [])
                    + [os.path.join(SMP_DIR, "start.S"),
                       os.path.join(SMP_DIR, "smp-guest.c")], check=True)
     return out
@@ -550,6 +578,88 @@ def smp_ep(qemu, tmp):
         peer.s.close()
     print("# " + text.strip().replace("\n", "\n# "))
     return smp_phases_ok(phases, ("window+dbi", "window+window"))
+
+
+class QMP:
+    """Just enough of a QMP client."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for _ in range(200):
+            try:
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.f = self.s.makefile("rw")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        import json
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        while True:
+            reply = json.loads(self.f.readline())
+            if "return" in reply or "error" in reply:
+                return reply
+
+
+def poweroff_reset(qemu, tmp):
+    """With -action shutdown=pause, the link comes back after a guest
+    poweroff, system_reset and cont (the IOThread used to stop for good)."""
+    elf = build_smp_guest(tmp, ep=True, poweroff=True)
+    sock, serial = os.path.join(tmp, "off.sock"), os.path.join(tmp, "off.out")
+    qmp_path = os.path.join(tmp, "off.qmp")
+    log = open(os.path.join(tmp, "off.log"), "w+")
+    open(serial, "w").close()
+    vm = smp_vm(qemu, elf, serial, log, [
+        "-action", "shutdown=pause",
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+        "-device", "dw-pcie-ep,id=ep,chardev=link"])
+    peer = Peer(sock, features=0)
+
+    def wait(pred, secs=20):
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline and not pred():
+            time.sleep(0.05)
+        return pred()
+
+    def readies():
+        with open(serial) as f:
+            return f.read().count("smp-ep: ready")
+    try:
+        qmp = QMP(qmp_path)
+        ok = wait(lambda: readies() == 1) and wait(
+            lambda: qmp.cmd("query-status")["return"]["status"] == "shutdown")
+        ok = ok and peer.count(UP) == 1
+        if ok:
+            qmp.cmd("system_reset")
+            qmp.cmd("cont")
+            ok = wait(lambda: readies() == 2) and wait(lambda: peer.count(UP) == 2, 5)
+    finally:
+        vm.terminate()
+        vm.wait(10)
+        peer.s.close()
+    with open(serial) as f:
+        print("# " + f.read().strip().replace("\n", "\n# "))
+    return ok
+
+
+def bad_chardev_refused(qemu, tmp):
+    """Both ends refuse a chardev that is not a socket (a file or a pipe
+    cannot be closed on malformed input)."""
+    for dev in ("dw-pcie-ep,chardev=link", "dw-pcie-ep-link,chardev=link,port=rp0"):
+        p = subprocess.run([qemu, "-M", "virt", "-display", "none", "-nic", "none",
+                            "-monitor", "none", "-serial", "none", "-S",
+                            "-device", "pcie-root-port,id=rp0",
+                            "-chardev", "file,id=link,path=/dev/null",
+                            "-device", dev], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        if p.returncode != 1 or "is not a socket" not in p.stdout:
+            return False
+    return True
 
 
 class ServingFakeEP(FakeEP):
@@ -630,7 +740,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 5}")
+    print(f"1..{len(CASES) + 7}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -675,7 +785,9 @@ def main():
               f"reach host RAM, not the GIC CPU interface")
         failed += not ok
         for i, (fn, name) in enumerate(((smp_ep, "smp_ep"),
-                                        (smp_host, "smp_host")),
+                                        (smp_host, "smp_host"),
+                                        (poweroff_reset, "poweroff_reset"),
+                                        (bad_chardev_refused, "bad_chardev")),
                                        n + 3):
             try:
                 ok = fn(qemu, tmp)

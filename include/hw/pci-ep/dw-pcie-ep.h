@@ -81,6 +81,7 @@ struct DWPCIeEPState {
     bool ltssm_enable;
     DWPCIeEPLinkState link_state;
     DWPCIeEPLinkState link_sent;    /* what the host was told last */
+    unsigned link_sent_conn;        /* on this connection of the link */
     QEMUBH *link_notify_bh;
 
     /* Properties */

@@ -5,11 +5,12 @@
  * described in docs/link-protocol.md.  Both ends use this module: the
  * endpoint controller (dw-pcie-ep) and the host side (dw-pcie-ep-link).
  *
- * Threading: the chardev is served by a private IOThread.  Completions
- * wake their waiters there without the BQL; requests from the peer run
- * there with the BQL held.  A caller waiting for a completion drops the
- * BQL while it waits, so two processes whose vCPUs read from each other
- * at the same time cannot deadlock.
+ * Threading: the chardev is served by a private IOThread, which alone
+ * writes to the socket, from a bounded output queue, and never blocks on
+ * it.  Completions wake their waiters there without the BQL; requests
+ * from the peer run there with the BQL held.  A caller waiting for a
+ * completion drops the BQL while it waits, so two processes whose vCPUs
+ * read from each other at the same time cannot deadlock.
  *
  * Copyright (c) 2026 The pciep-lab authors
  *
@@ -23,6 +24,7 @@
 #include "exec/memattrs.h"
 #include "system/memory.h"
 #include "qemu/notify.h"
+#include "qemu/queue.h"
 #include "qemu/thread.h"
 
 #define PCIE_EP_LINK_VERSION        2
@@ -122,6 +124,7 @@ typedef struct QEMU_PACKED PCIeEPLinkUp {
 } PCIeEPLinkUp;
 
 typedef struct PCIeEPExtents PCIeEPExtents;
+typedef struct PCIeEPLinkTx PCIeEPLinkTx;
 
 /* What the owner of a link end does with the peer's requests. */
 typedef struct PCIeEPLinkOps {
@@ -168,6 +171,8 @@ typedef struct PCIeEPLink {
     uint16_t role;
     uint32_t timeout_ms;
 
+    Error *migration_blocker;
+
     /* Stops the IOThread before QEMU tears the chardev down */
     Notifier shutdown;
     bool stopping;      /* the IOThread runs no more bottom halves */
@@ -189,9 +194,20 @@ typedef struct PCIeEPLink {
     /* Shared state, under @lock */
     QemuMutex lock;
     QemuCond cond;
-    QemuMutex send_lock;
     bool open;          /* socket connected */
+    unsigned warned_conn;   /* a timeout reported on conn warned_conn - 1 */
+
+    /* The output queue (see pcie-ep-link.c), under @send_lock */
+    QemuMutex send_lock;
+    QSIMPLEQ_HEAD(, PCIeEPLinkTx) txq;
+    size_t tx_bytes;
+    uint64_t tx_dropped;            /* posted messages it had no room for */
     unsigned hello_conn;    /* HELLO sent on connection hello_conn - 1 */
+    struct QEMUBH *tx_bh;           /* drains it, in the IOThread */
+    struct QEMUTimer *tx_timer;     /* the peer reads nothing: link down */
+    unsigned tx_watch;              /* IOThread: waiting for room */
+    unsigned tx_watch_conn;         /* on this connection */
+    int64_t tx_blocked_since;       /* ms; 0 while the socket takes it */
     bool up;            /* HELLO exchanged */
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
     uint16_t tag_gen;
@@ -248,6 +264,8 @@ void pcie_ep_link_complete(PCIeEPLink *link, uint16_t tag, MemTxResult res,
 bool pcie_ep_link_send_fds(PCIeEPLink *link, PCIeEPLinkMsgType type,
                            const void *payload, unsigned len, int *fds,
                            int nfds);
+/* Posted messages dropped because the output queue was full */
+uint64_t pcie_ep_link_dropped(PCIeEPLink *link);
 /* Take the link down, from any thread but the IOThread, saying why */
 void pcie_ep_link_fail(PCIeEPLink *link, const char *why);
 /*

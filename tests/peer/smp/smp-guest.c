@@ -9,7 +9,8 @@
  * vector table in start.S counts them.  The result goes to the PL011.
  *
  * Built twice: -DEP_GUEST drives dw-pcie-ep's window, else the host's
- * dw-pcie-ep-function (config space through ECAM, then BAR0).
+ * dw-pcie-ep-function (config space through ECAM, then BAR0).  With
+ * -DPOWEROFF_GUEST as well, CPU 0 brings the link up and powers off.
  *
  * Copyright (c) 2026 The pciep-lab authors
  *
@@ -20,6 +21,7 @@
 
 #define UART        0x09000000UL
 #define PSCI_CPU_ON 0xc4000003UL
+#define PSCI_SYSTEM_OFF 0x84000008UL
 
 volatile uint64_t abort_count[2];
 static volatile int cpu1_go, cpu1_stop, cpu1_done;
@@ -226,6 +228,12 @@ void main0(void)
         return;
     }
     puts_(NAME ": ready\n");
+#ifdef POWEROFF_GUEST
+    /* The harness resets and continues the VM: the link must come back. */
+    psci_call(PSCI_SYSTEM_OFF, 0, 0, 0);
+    puts_(NAME ": SYSTEM_OFF failed\n");
+    return;
+#endif
     if (psci_call(PSCI_CPU_ON, 1, (unsigned long)secondary_entry, 0)) {
         puts_(NAME ": CPU_ON failed\n");
         return;
