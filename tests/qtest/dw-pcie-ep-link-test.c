@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include "qemu/atomic.h"
 #include "libqtest.h"
+#include "qobject/qdict.h"
 
 /* EP side: see dw-pcie-ep-test.c for the platform bus layout */
 #define DBI                 0x0c000000ULL
@@ -102,23 +103,33 @@ static void host_setup_port(QTestState *host)
     qtest_writew(host, CFG(0, 1, 0x04), 0x0006);
 }
 
+/* "-smp N" when scripts/lab runs the test with N CPUs per QEMU */
+static char *smp_args(void)
+{
+    const char *n = g_getenv("DW_PCIE_EP_QTEST_SMP");
+
+    return g_strdup_printf("-smp %s", n ? n : "1");
+}
+
 static void lab_start(Lab *lab)
 {
     g_autofree char *ram = ram_args();
+    g_autofree char *smp = smp_args();
     const char *fast = mode->fast ? "on" : "off";
 
     lab->dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_assert(lab->dir);
     lab->sock = g_build_filename(lab->dir, "link.sock", NULL);
-    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s "
+    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
                           "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s",
-                          ram, lab->sock, fast);
-    lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s "
+                          smp, ram, lab->sock, fast);
+    lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
                             "-device dw-pcie-ep-link,id=l,chardev=link,"
-                            "port=rp0,fast-path=%s", ram, lab->sock, fast);
+                            "port=rp0,fast-path=%s", smp, ram, lab->sock,
+                            fast);
     ep_setup(lab->ep);
     host_setup_port(lab->host);
 }
@@ -615,6 +626,31 @@ static void add_mode_tests(const char *name, void (*fn)(void))
     }
 }
 
+/* Neither VM migrates while a link exists: the link's state would not. */
+static void test_migration_blocked(void)
+{
+    Lab lab;
+
+    mode = &modes[0];
+    lab_start(&lab);
+    lab_link_up(&lab);
+    for (int i = 0; i < 2; i++) {
+        QTestState *qts = i ? lab.host : lab.ep;
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
+                               "{ 'uri': 'exec:cat > /dev/null' } }");
+        QDict *err = qdict_get_qdict(rsp, "error");
+
+        g_assert(err);
+        g_assert(strstr(qdict_get_str(err, "desc"),
+                        "with an endpoint link cannot migrate"));
+        qobject_unref(rsp);
+        /* The link is still up for the positive control */
+        g_assert_cmphex(qtest_readl(qts, i ? CFG(1, 0, 0) : ELBI + 4), ==,
+                        i ? 0xb500104c : 1);
+    }
+    lab_stop(&lab);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -636,5 +672,7 @@ int main(int argc, char **argv)
     add_mode_tests("inbound-revoke", test_inbound_revoke);
     add_mode_tests("outbound-revoke", test_outbound_revoke);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
+    qtest_add_func("/dw-pcie-ep-link/migration-blocked",
+                   test_migration_blocked);
     return g_test_run();
 }

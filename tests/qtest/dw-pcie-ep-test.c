@@ -72,10 +72,20 @@
 #define BAR_MATCH           0x40000000u
 #define FUNC_NUM_MATCH_EN   0x00080000u
 
+/* "-smp N" when scripts/lab runs the test with N CPUs per QEMU */
+static char *smp_args(void)
+{
+    const char *n = g_getenv("DW_PCIE_EP_QTEST_SMP");
+
+    return g_strdup_printf("-smp %s", n ? n : "1");
+}
+
 static QTestState *ep_start(const char *props)
 {
-    return qtest_initf("-M virt,gic-version=3 -nic none "
-                       "-device dw-pcie-ep,id=ep%s", props);
+    g_autofree char *smp = smp_args();
+
+    return qtest_initf("-M virt,gic-version=3 -nic none %s "
+                       "-device dw-pcie-ep,id=ep%s", smp, props);
 }
 
 static void ro_wr_en(QTestState *qts, bool on)
