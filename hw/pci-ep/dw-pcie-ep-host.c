@@ -29,7 +29,6 @@
 #include "hw/qdev-properties.h"
 #include "system/dma.h"
 #include "hw/pci-ep/dw-pcie-ep-host.h"
-#include "hw/pci-ep/dw-pcie-ep-regs.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "hw/resettable.h"
 #include "system/address-spaces.h"
@@ -43,17 +42,65 @@
  * The function: configuration space and BARs forwarded to the endpoint
  */
 
+/*
+ * Configuration space: a copy of the endpoint's (see CFG_IMAGE in
+ * docs/link-protocol.md), so that no config access waits on the link.
+ * QEMU keeps the Command register and the BARs itself, as it maps them;
+ * our writes go to the endpoint too.
+ */
+static bool host_owned(unsigned off)
+{
+    return range_covers_byte(PCI_COMMAND, 2, off) ||
+           range_covers_byte(PCI_BASE_ADDRESS_0, 6 * 4, off) ||
+           range_covers_byte(PCI_ROM_ADDRESS, 4, off);
+}
+
+/*
+ * Bytes [off, off + n) of the port's copy into the function's config
+ * space, but for a dword we wrote that the endpoint has not yet seen
+ * (its image has seen @seen of our writes).
+ */
+static void function_apply_image(DWPCIeEPFunction *fn, unsigned off,
+                                 unsigned n, uint16_t seen)
+{
+    PCIDevice *pdev = PCI_DEVICE(fn);
+    DWPCIeEPImage *img = &fn->port->image;
+
+    for (unsigned i = off; i < off + n; i++) {
+        if (host_owned(i)) {
+            continue;
+        }
+        pdev->wmask[i] = img->wmask[i];
+        pdev->w1cmask[i] = img->w1cmask[i];
+        if ((int16_t)(seen - fn->written[i / 4]) >= 0) {
+            pdev->config[i] = img->config[i];
+        }
+    }
+}
+
+/* Where the copy has capability @id; 0 (anywhere) if it has none */
+static uint8_t image_find_cap(const DWPCIeEPImage *img, uint8_t id)
+{
+    uint8_t pos = img->config[PCI_CAPABILITY_LIST] & ~3;
+
+    for (int n = 0; pos >= PCI_STD_HEADER_SIZEOF && n < 48; n++) {
+        if (img->config[pos] == id) {
+            return pos;
+        }
+        pos = img->config[pos + 1] & ~3;
+    }
+    return 0;
+}
+
 static uint32_t function_config_read(PCIDevice *pdev, uint32_t addr, int len)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
-    uint32_t val = ~0u;
 
-    if (!fn->down) {
-        pcie_ep_link_read(&fn->port->link, PCIE_EP_LINK_CFG_RD, addr, &val,
-                          len);
-        val = le32_to_cpu(val);
+    /* After link down, as after a surprise removal */
+    if (fn->down) {
+        return extract32(~0u, 0, len * 8);
     }
-    return extract32(val, 0, len * 8);
+    return pci_default_read_config(pdev, addr, len);
 }
 
 /*
@@ -80,14 +127,19 @@ static void function_config_write(PCIDevice *pdev, uint32_t addr,
                        PCI_CARDBUS_CIS - PCI_BASE_ADDRESS_0)) {
         pcie_ep_fastpath_drop_imports(link);
     }
-    /* QEMU's copy first: the send below may drop the BQL. */
     pci_default_write_config(pdev, addr, val, len);
     if (master != !!(pci_get_word(pdev->config + PCI_COMMAND) &
                      PCI_COMMAND_MASTER)) {
         pcie_ep_fastpath_revoke(link, true);
     }
-    if (!fn->down) {
-        pcie_ep_link_write(link, PCIE_EP_LINK_CFG_WR, addr, &le, len);
+    if (!fn->down &&
+        pcie_ep_link_write(link, PCIE_EP_LINK_CFG_WR, addr, &le, len)) {
+        /* Our copy holds these dwords until the endpoint has seen this */
+        fn->port->cfg_writes++;
+        for (uint32_t i = addr / 4; i <= (addr + len - 1) / 4 &&
+             i < ARRAY_SIZE(fn->written); i++) {
+            fn->written[i] = fn->port->cfg_writes;
+        }
     }
 }
 
@@ -155,7 +207,7 @@ static void function_register_bars(DWPCIeEPFunction *fn)
 {
     PCIDevice *pdev = PCI_DEVICE(fn);
 
-    for (int i = 0; i < DW_PCIE_EP_NUM_BARS; i++) {
+    for (int i = 0; i < PCIE_EP_LINK_NUM_BARS; i++) {
         uint32_t mask = le32_to_cpu(fn->bars.bar_mask[i]);
         uint32_t flags = le32_to_cpu(fn->bars.bar_flags[i]);
         bool io = flags & PCI_BASE_ADDRESS_SPACE_IO;
@@ -164,7 +216,7 @@ static void function_register_bars(DWPCIeEPFunction *fn)
         uint64_t size_mask;
         g_autofree char *name = NULL;
 
-        if (!(mask & DW_PCIE_EP_BAR_MASK_ENABLE)) {
+        if (!(mask & PCIE_EP_LINK_BAR_ENABLE)) {
             continue;
         }
         flags &= io ? PCI_BASE_ADDRESS_SPACE_IO :
@@ -217,19 +269,25 @@ static void function_realize(PCIDevice *pdev, Error **errp)
                    TYPE_DW_PCIE_EP_FUNCTION, TYPE_DW_PCIE_EP_LINK);
         return;
     }
-    /* The endpoint's PCIe capability is at the same offset. */
-    if (pcie_endpoint_cap_init(pdev, DW_PCIE_EP_PCIE_CAP) < 0) {
+    /* The endpoint's PCIe capability, where its copy has it */
+    if (pcie_endpoint_cap_init(pdev, image_find_cap(&fn->port->image,
+                                                    PCI_CAP_ID_EXP)) < 0) {
         error_setg(errp, "could not add the PCIe capability");
         return;
     }
     function_register_bars(fn);
+    for (int i = 0; i < ARRAY_SIZE(fn->written); i++) {
+        fn->written[i] = fn->port->image_seen;
+    }
+    function_apply_image(fn, 0, PCIE_EP_LINK_IMAGE_SIZE,
+                         fn->port->image_seen);
 }
 
 static void function_exit(PCIDevice *pdev)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
 
-    for (int i = 0; i < DW_PCIE_EP_NUM_BARS; i++) {
+    for (int i = 0; i < PCIE_EP_LINK_NUM_BARS; i++) {
         pcie_ep_fast_window_destroy(&fn->bar[i].fast);
     }
     if (fn->port) {
@@ -256,7 +314,28 @@ static void function_reset_hold(Object *obj, ResetType type)
     }
     if (fn->port) {
         pcie_ep_fastpath_drop_imports(&fn->port->link);
-        pcie_ep_fastpath_revoke(&fn->port->link, false);
+    }
+}
+
+/*
+ * Messages to the endpoint go in the exit phase.  The reset of a function
+ * the host has had (a secondary bus reset, a host reset) is a hot reset
+ * for the endpoint; the one at hot-plug, before realize ends, is not.
+ */
+static void function_reset_exit(Object *obj, ResetType type)
+{
+    DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(obj);
+
+    if (function_parent_phases.exit) {
+        function_parent_phases.exit(obj, type);
+    }
+    if (!fn->port) {
+        return;
+    }
+    pcie_ep_fastpath_revoke(&fn->port->link, false);
+    if (DEVICE(fn)->realized && !fn->down) {
+        pcie_ep_link_send_event(&fn->port->link, PCIE_EP_LINK_HOT_RESET,
+                                NULL, 0);
     }
 }
 
@@ -280,7 +359,8 @@ static void function_class_init(ObjectClass *klass, const void *data)
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
     ResettableClass *rc = RESETTABLE_CLASS(klass);
 
-    resettable_class_set_parent_phases(rc, NULL, function_reset_hold, NULL,
+    resettable_class_set_parent_phases(rc, NULL, function_reset_hold,
+                                       function_reset_exit,
                                        &function_parent_phases);
     k->realize = function_realize;
     k->exit = function_exit;
@@ -424,9 +504,31 @@ static void port_link_event(void *opaque, PCIeEPLinkMsgType event,
     }
 }
 
+/* CFG_IMAGE: the endpoint's config space changed, or a full copy */
+static void port_cfg_image(void *opaque, uint16_t seen, uint32_t offset,
+                           const uint8_t *payload, unsigned len)
+{
+    DWPCIeEPLinkPort *lp = opaque;
+    unsigned n = len / 3;
+
+    memcpy(lp->image.config + offset, payload, n);
+    memcpy(lp->image.wmask + offset, payload + n, n);
+    memcpy(lp->image.w1cmask + offset, payload + 2 * n, n);
+    lp->image_seen = seen;
+    if (lp->function && !lp->function->down) {
+        function_apply_image(lp->function, offset, n, seen);
+    }
+}
+
 static void port_connected(void *opaque, bool connected)
 {
     DWPCIeEPLinkPort *lp = opaque;
+
+    if (connected) {
+        /* A new connection: a new copy comes, and writes count from 0 */
+        memset(&lp->image, 0, sizeof(lp->image));
+        lp->cfg_writes = lp->image_seen = 0;
+    }
 
     if (!connected && lp->link_up) {
         port_set_link(lp, false);
@@ -507,6 +609,7 @@ static const PCIeEPLinkOps port_link_ops = {
     .mem_read = port_mem_read,
     .mem_write = port_mem_write,
     .link_event = port_link_event,
+    .cfg_image = port_cfg_image,
     .connected = port_connected,
     .map_read = port_map_read,
 };

@@ -233,6 +233,7 @@ static void init_port_logic(DWPCIeEPState *s)
 }
 
 static void update_link_status(DWPCIeEPState *s);
+static void host_image_sync(DWPCIeEPState *s, bool all);
 
 static void init_config(DWPCIeEPState *s)
 {
@@ -253,6 +254,7 @@ static void init_config(DWPCIeEPState *s)
     init_ptm_cap(s);
     init_port_logic(s);
     update_link_status(s);
+    memcpy(s->config_reset, s->config, sizeof(s->config_reset));
 }
 
 /*
@@ -317,17 +319,52 @@ static void link_notify_bh(void *opaque)
         s->link_sent = DW_PCIE_EP_LINK_DOWN;
         s->link_sent_conn = conn;
     }
-    if (now == DW_PCIE_EP_LINK_UP && s->link_sent != DW_PCIE_EP_LINK_UP) {
-        for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
-            up.bar_mask[bar] = cpu_to_le32(s->bar_mask[bar]);
-            up.bar_flags[bar] = cpu_to_le32(s->bar_flags[bar]);
-        }
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        up.bar_mask[bar] = cpu_to_le32(s->bar_mask[bar]);
+        up.bar_flags[bar] = cpu_to_le32(s->bar_flags[bar]);
+    }
+    /*
+     * UP again when the BARs changed while up (DBI2 masks, BAR flags, or
+     * a link that came up at reset before the driver set them): the host
+     * then plugs a function with the new BARs, as after a rescan.
+     */
+    if (now == DW_PCIE_EP_LINK_UP && (s->link_sent != DW_PCIE_EP_LINK_UP ||
+                                      memcmp(&up, &s->up_sent, sizeof(up)))) {
+        host_image_sync(s, true);
         pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, &up, sizeof(up));
+        s->up_sent = up;
     } else if (now != DW_PCIE_EP_LINK_UP &&
                s->link_sent == DW_PCIE_EP_LINK_UP) {
         pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_DOWN, NULL, 0);
     }
     s->link_sent = now;
+}
+
+/*
+ * Link down (or a hot reset): the function's non-sticky registers go back
+ * to their reset values, as Linux's dw_pcie_ep_linkdown() expects.  Here
+ * those are the bits the host may write (Command, Status, the BARs'
+ * addresses, the MSI and MSI-X controls and messages, the PCIe control
+ * registers, ...); what the EP's driver programmed through DBI (IDs,
+ * class, capabilities, DBI2 masks) stays.
+ */
+static void reset_non_sticky(DWPCIeEPState *s)
+{
+    for (unsigned i = 0; i < PCIE_EP_LINK_IMAGE_SIZE; i++) {
+        uint8_t host = s->wmask[i] | s->w1cmask[i];
+
+        s->config[i] = (s->config[i] & ~host) | (s->config_reset[i] & host);
+    }
+    memset(s->bar_addr, 0, sizeof(s->bar_addr));
+    trace_dw_pcie_ep_reset_non_sticky();
+}
+
+/* The BARs' sizes or flags changed: the host may need to hear of it. */
+static void bars_changed(DWPCIeEPState *s)
+{
+    if (s->link_notify_bh) {
+        qemu_bh_schedule(s->link_notify_bh);
+    }
 }
 
 /*
@@ -352,12 +389,14 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
     DWPCIeEPLinkState now = dw_pcie_ep_link_state(s);
 
     update_link_status(s);
+    host_image_sync(s, false);
     if (now == s->link_state) {
         return;
     }
     if (s->link_state == DW_PCIE_EP_LINK_UP) {
         inbound_changed(s, can_wait);
         outbound_changed(s);
+        reset_non_sticky(s);
     }
     s->link_state = now;
     trace_dw_pcie_ep_link_state(now);
@@ -576,6 +615,70 @@ static void config_write_bytes(DWPCIeEPState *s, hwaddr addr, uint32_t val,
     }
 }
 
+/*
+ * The host's copy of our configuration space
+ *
+ * The host answers its config reads from a copy, so that none of them
+ * waits on the link (and so on another VM).  After every change of what
+ * the host sees, the dwords that changed go to it in CFG_IMAGE messages;
+ * a full copy goes before every UP.  Each says how many of the host's
+ * config writes it has seen, so that the host keeps its own newer ones.
+ */
+static void host_image_view(DWPCIeEPState *s, uint8_t *view)
+{
+    memcpy(view, s->config, PCIE_EP_LINK_IMAGE_SIZE);
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        stl_le_p(view + PCI_BASE_ADDRESS_0 + 4 * bar, bar_read(s, bar));
+    }
+}
+
+static bool host_image_changed(DWPCIeEPState *s, const uint8_t *view,
+                               unsigned off)
+{
+    return memcmp(view + off, s->image_sent[0] + off, 4) ||
+           memcmp(s->wmask + off, s->image_sent[1] + off, 4) ||
+           memcmp(s->w1cmask + off, s->image_sent[2] + off, 4);
+}
+
+static void host_image_send(DWPCIeEPState *s, const uint8_t *view,
+                            unsigned off, unsigned n)
+{
+    const uint8_t *part[3] = { view, s->wmask, s->w1cmask };
+    uint8_t msg[3 * PCIE_EP_LINK_IMAGE_CHUNK];
+
+    for (int i = 0; i < 3; i++) {
+        memcpy(msg + i * n, part[i] + off, n);
+        memcpy(s->image_sent[i] + off, part[i] + off, n);
+    }
+    pcie_ep_link_send_image(&s->link, s->host_cfg_writes, off, msg, 3 * n);
+}
+
+/* Send the host what changed of its view; everything with @all. */
+static void host_image_sync(DWPCIeEPState *s, bool all)
+{
+    uint8_t view[PCIE_EP_LINK_IMAGE_SIZE];
+    unsigned off = 0, end;
+
+    if (!pcie_ep_link_is_up(&s->link)) {
+        return;     /* a new connection gets all of it before UP */
+    }
+    host_image_view(s, view);
+    while (off < PCIE_EP_LINK_IMAGE_SIZE) {
+        if (!all && !host_image_changed(s, view, off)) {
+            off += 4;
+            continue;
+        }
+        end = off + 4;
+        while (end < PCIE_EP_LINK_IMAGE_SIZE &&
+               end - off < PCIE_EP_LINK_IMAGE_CHUNK &&
+               (all || host_image_changed(s, view, end))) {
+            end += 4;
+        }
+        host_image_send(s, view, off, end - off);
+        off = end;
+    }
+}
+
 static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
                          unsigned size, bool local)
 {
@@ -589,7 +692,9 @@ static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
         bar_write(s, bar, deposit32(old, shift, size * 8, val), local);
         if (local) {
             inbound_changed(s, true);
+            bars_changed(s);
         }
+        host_image_sync(s, false);
         return;
     }
     config_write_bytes(s, addr, val, size, ro_writable);
@@ -601,6 +706,7 @@ static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
         link_state_changed(s);
     }
+    host_image_sync(s, false);
 }
 
 /*
@@ -731,6 +837,8 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
         s->bar_addr[bar] &= bar_writable_bits(s, bar);
         inbound_changed(s, true);
     }
+    bars_changed(s);
+    host_image_sync(s, false);
 }
 
 static const MemoryRegionOps dbi2_ops = {
@@ -1033,7 +1141,10 @@ static uint32_t link_cfg_read(void *opaque, uint32_t addr, unsigned size)
 static void link_cfg_write(void *opaque, uint32_t addr, uint32_t val,
                            unsigned size)
 {
-    dw_pcie_ep_host_config_write(opaque, addr, val, size);
+    DWPCIeEPState *s = opaque;
+
+    s->host_cfg_writes++;       /* the images from now on have seen it */
+    dw_pcie_ep_host_config_write(s, addr, val, size);
 }
 
 static MemTxResult link_mem_read(void *opaque, uint64_t addr, void *buf,
@@ -1087,18 +1198,28 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
     }
 }
 
+/*
+ * A hot reset from the host resets what a link down does (see
+ * reset_non_sticky()); the link itself stays up, as the host's function
+ * does.
+ */
 static void link_event(void *opaque, PCIeEPLinkMsgType event,
                        const void *payload, unsigned len)
 {
+    DWPCIeEPState *s = opaque;
+
     if (event == PCIE_EP_LINK_HOT_RESET) {
-        qemu_log_mask(LOG_UNIMP, "%s: hot reset from the host is not "
-                      "modelled\n", TYPE_DW_PCIE_EP);
+        trace_dw_pcie_ep_hot_reset();
+        reset_non_sticky(s);
+        host_image_sync(s, false);
     }
 }
 
 static void link_connected(void *opaque, bool connected)
 {
     DWPCIeEPState *s = opaque;
+
+    s->host_cfg_writes = 0;     /* counted per connection */
 
     link_state_changed(s);
     /* Even with no change seen: it may have gone down and back up. */

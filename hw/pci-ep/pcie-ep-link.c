@@ -40,6 +40,7 @@ static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
     [PCIE_EP_LINK_SHM] = "SHM",
     [PCIE_EP_LINK_MAP_RD] = "MAP_RD",
     [PCIE_EP_LINK_REVOKE] = "REVOKE",
+    [PCIE_EP_LINK_CFG_IMAGE] = "CFG_IMAGE",
 };
 
 /*
@@ -145,13 +146,14 @@ static void link_fail(PCIeEPLink *link, const char *why);
  * Every message goes through one queue, which only the IOThread writes
  * to the socket, without blocking: no thread waits on a full socket, so
  * no number of vCPUs on either end can make the two processes wait on
- * each other.  The queue is bounded.  A posted message that does not fit
+ * each other.  The queue is bounded.  A memory write that does not fit
  * is dropped (counted in tx_dropped), as a congested link would; a
- * request that does not fit fails at its deadline.  When the peer reads
- * nothing for the link's timeout, the link goes down.
+ * request that does not fit fails at its deadline; any other message
+ * that does not fit takes the link down.  So does a peer that reads
+ * nothing for the link's timeout.
  */
 
-/* Bytes of posted messages the queue holds at most; and of anything */
+/* Bytes of memory writes the queue holds at most; and of anything */
 #define TXQ_POSTED_MAX  (1 << 20)
 #define TXQ_MAX         (2 << 20)
 
@@ -173,11 +175,14 @@ static void tx_free(PCIeEPLinkTx *tx)
     g_free(tx);
 }
 
-static bool is_posted(uint8_t type)
+/*
+ * Only memory writes are dropped when the queue is full: losing a config
+ * write, a link event or a config image would leave the two ends with
+ * different views, so the link goes down instead.
+ */
+static bool droppable(uint8_t type)
 {
-    return type == PCIE_EP_LINK_MEM_WR || type == PCIE_EP_LINK_CFG_WR ||
-           type == PCIE_EP_LINK_UP || type == PCIE_EP_LINK_DOWN ||
-           type == PCIE_EP_LINK_HOT_RESET;
+    return type == PCIE_EP_LINK_MEM_WR;
 }
 
 /* The peer has read nothing for the link's timeout: take it down. */
@@ -332,7 +337,7 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
 {
     unsigned size = sizeof(PCIeEPLinkHdr) + payload_len;
     PCIeEPLinkTx *tx;
-    bool queued = false;
+    bool queued = false, full = false;
 
     assert(nfds <= PCIE_EP_LINK_MAX_SHM);
     qemu_mutex_lock(&link->send_lock);
@@ -340,10 +345,11 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
         (type != PCIE_EP_LINK_HELLO && !qatomic_read(&link->up))) {
         goto out;
     }
-    if (link->tx_bytes + size > (is_posted(type) ? TXQ_POSTED_MAX : TXQ_MAX)) {
+    if (link->tx_bytes + size > (droppable(type) ? TXQ_POSTED_MAX : TXQ_MAX)) {
         link->tx_dropped++;
         trace_pcie_ep_link_tx_drop(link->name, msg_name[type], addr, len,
                                    link->tx_dropped);
+        full = !droppable(type);
         goto out;
     }
     tx = g_malloc(sizeof(*tx) + size);
@@ -362,6 +368,9 @@ out:
     qemu_mutex_unlock(&link->send_lock);
     if (queued) {
         qemu_bh_schedule(link->tx_bh);
+    }
+    if (full) {
+        pcie_ep_link_fail(link, "the output queue is full");
     }
     return queued;
 }
@@ -431,7 +440,7 @@ static void send_hello(PCIeEPLink *link)
     }
 }
 
-void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
+bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         uint64_t addr, const void *buf, unsigned len)
 {
     uint32_t cfg = 0;
@@ -439,16 +448,25 @@ void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
     assert(type == PCIE_EP_LINK_CFG_WR || type == PCIE_EP_LINK_MEM_WR);
     assert(len && len <= PCIE_EP_LINK_MAX_PAYLOAD);
     if (!pcie_ep_link_is_up(link) || serving_partner(link, type, addr)) {
-        return;
+        return false;
     }
     if (type == PCIE_EP_LINK_CFG_WR) {
         /* Config data always travels as 4 bytes: a config write has 1-4. */
         assert(len <= sizeof(cfg));
         memcpy(&cfg, buf, len);
-        link_send(link, type, 0, 0, len, addr, &cfg, sizeof(cfg));
-        return;
+        return link_send(link, type, 0, 0, len, addr, &cfg, sizeof(cfg));
     }
-    link_send(link, type, 0, 0, len, addr, buf, len);
+    return link_send(link, type, 0, 0, len, addr, buf, len);
+}
+
+void pcie_ep_link_send_image(PCIeEPLink *link, uint16_t writes_seen,
+                             uint32_t offset, const void *payload,
+                             unsigned len)
+{
+    if (pcie_ep_link_is_up(link)) {
+        link_send(link, PCIE_EP_LINK_CFG_IMAGE, 0, writes_seen, len, offset,
+                  payload, len);
+    }
 }
 
 void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
@@ -678,6 +696,14 @@ static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
         return len == sizeof(PCIeEPLinkShm) ? len : -1;
     case PCIE_EP_LINK_MAP_RD:
         return len == sizeof(PCIeEPLinkMapRd) ? len : -1;
+    case PCIE_EP_LINK_CFG_IMAGE:
+        /* Whole dwords of the host-visible part, to the host only */
+        if (link->role != PCIE_EP_LINK_ROLE_HOST || !len || len % 12 ||
+            len / 3 > PCIE_EP_LINK_IMAGE_CHUNK || le64_to_cpu(hdr->addr) % 4 ||
+            le64_to_cpu(hdr->addr) > PCIE_EP_LINK_IMAGE_SIZE - len / 3) {
+            return -1;
+        }
+        return len;
     default:
         return -1;
     }
@@ -917,6 +943,11 @@ static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
         break;
     case PCIE_EP_LINK_REVOKE:
         pcie_ep_fastpath_serve_revoke(link, tag);
+        break;
+    case PCIE_EP_LINK_CFG_IMAGE:
+        if (ops->cfg_image) {
+            ops->cfg_image(link->opaque, tag, addr, payload, len);
+        }
         break;
     default:
         if (ops->link_event) {

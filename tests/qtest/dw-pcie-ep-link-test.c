@@ -12,6 +12,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "qemu/atomic.h"
@@ -159,6 +160,8 @@ static void lab_link_up(Lab *lab)
     g_assert(wait_for(lab->host, exp + 0x1a, 0x40, 0x40, true));
     qtest_writew(lab->host, exp + 0x18,
                  (qtest_readw(lab->host, exp + 0x18) & ~0x7c0) | 0x100);
+    /* As pciehp does: the plug's events are handled */
+    qtest_writew(lab->host, exp + 0x1a, 0x9);
     g_assert(wait_for(lab->host, CFG(1, 0, 0), 0xffffffff, 0xb500104c,
                       false));
 }
@@ -216,9 +219,10 @@ static void test_config_round_trip(void)
     qtest_writew(lab.host, CFG(1, 0, MSI_CAP + 2), 0x81);
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, MSI_CAP + 4)), ==,
                     0x08090040);
+    /* The writes are posted: the EP sees them soon, not at once. */
+    g_assert(wait_for(lab.ep, DBI + MSI_CAP + 2, 1, 1, true));
     g_assert_cmphex(qtest_readl(lab.ep, DBI + MSI_CAP + 4), ==, 0x08090040);
     g_assert_cmphex(qtest_readw(lab.ep, DBI + MSI_CAP + 0xc), ==, 0x1234);
-    g_assert_cmphex(qtest_readw(lab.ep, DBI + MSI_CAP + 2) & 1, ==, 1);
     lab_stop(&lab);
 }
 
@@ -234,6 +238,7 @@ static void test_bar_round_trip(void)
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0x10)), ==, 0xfffff000);
     qtest_writel(lab.host, CFG(1, 0, 0x10), HOST_BAR0);
     qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x10), ==, HOST_BAR0);
 
     /* Host writes to the BAR land in EP RAM, through the inbound iATU */
@@ -356,10 +361,10 @@ static void test_malformed(void)
 {
     g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_autofree char *sock = g_build_filename(dir, "link.sock", NULL);
-    /* HELLO, magic "DPEL", version 2, role host, no features */
+    /* HELLO, magic "DPEL", version 3, role host, no features */
     const uint8_t hello[] = {
         1, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0x44, 0x50, 0x45, 0x4c, 2, 0, 2, 0, 0, 0, 0, 0,
+        0x44, 0x50, 0x45, 0x4c, 3, 0, 2, 0, 0, 0, 0, 0,
     };
     /* The same from a version-1 peer, which has no features word */
     const uint8_t hello_v1[] = {
@@ -626,6 +631,139 @@ static void add_mode_tests(const char *name, void (*fn)(void))
     }
 }
 
+/*
+ * The host's config reads are answered from its copy of the EP's config
+ * space: with the EP process stopped they still read the EP's values,
+ * at once (they used to time out and read all ones).  A change the EP's
+ * driver makes after UP reaches the copy.
+ */
+static void test_config_copy(void)
+{
+    Lab lab;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 1);
+    qtest_writel(lab.ep, DBI + 0x2c, 0xa5a51234);
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 0);
+    g_assert(wait_for(lab.host, CFG(1, 0, 0x2c), 0xffffffff, 0xa5a51234,
+                      false));
+
+    g_assert_cmpint(kill(qtest_pid(lab.ep), SIGSTOP), ==, 0);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    g_assert_cmphex(qtest_readb(lab.host, CFG(1, 0, 0x34)), ==, 0x40);
+    /* The host's own write stands until the EP has seen it */
+    qtest_writeb(lab.host, CFG(1, 0, 0x3c), 0x5a);
+    g_assert_cmphex(qtest_readb(lab.host, CFG(1, 0, 0x3c)), ==, 0x5a);
+    g_assert_cmpint(kill(qtest_pid(lab.ep), SIGCONT), ==, 0);
+    g_assert(wait_for(lab.ep, DBI + 0x3c, 0xff, 0x5a, false));
+    g_assert_cmphex(qtest_readb(lab.host, CFG(1, 0, 0x3c)), ==, 0x5a);
+    lab_stop(&lab);
+}
+
+/* The host powers the slot off, as pciehp does after the attention button */
+static void host_slot_power_off(Lab *lab)
+{
+    uint64_t exp = port_exp_cap(lab->host);
+
+    g_assert(wait_for(lab->host, exp + 0x1a, 0x1, 0x1, true));
+    qtest_writew(lab->host, exp + 0x1a, 0x1);
+    qtest_writew(lab->host, exp + 0x18,
+                 qtest_readw(lab->host, exp + 0x18) | 0x400 | 0x300);
+}
+
+/*
+ * The EP's driver adds a BAR after the link is up: the host gets a new
+ * UP and plugs the function again with it, as after a rescan (the BAR
+ * used to stay unmapped).
+ */
+static void test_bars_change(void)
+{
+    Lab lab;
+    uint64_t exp;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    /* BAR1: 4 KiB onto EP RAM + 2 MiB through inbound region 1 */
+    qtest_writel(lab.ep, RAM + 0x200000, 0x0ba51ba5);
+    qtest_writel(lab.ep, DBI2 + 0x14, 0xfff);
+    qtest_writel(lab.ep, IB(1) + 0x14, RAM + 0x200000);
+    qtest_writel(lab.ep, IB(1) + 0x18, 0);
+    qtest_writel(lab.ep, IB(1) + 0x00, 0);
+    qtest_writel(lab.ep, IB(1) + 0x04, 0xc0080100);
+
+    host_slot_power_off(&lab);
+    g_assert(wait_for(lab.host, CFG(1, 0, 0), 0xffff, 0xffff, true));
+    exp = port_exp_cap(lab.host);
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
+    qtest_writew(lab.host, exp + 0x18,
+                 (qtest_readw(lab.host, exp + 0x18) & ~0x7c0) | 0x100);
+    qtest_writew(lab.host, exp + 0x1a, 0x9);
+    g_assert(wait_for(lab.host, CFG(1, 0, 0), 0xffffffff, 0xb500104c,
+                      false));
+    qtest_writel(lab.host, CFG(1, 0, 0x14), 0xffffffff);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0x14)), ==, 0xfffff000);
+    qtest_writel(lab.host, CFG(1, 0, 0x14), HOST_BAR0 + 0x1000);
+    qtest_writew(lab.host, CFG(1, 0, 0x04), 0x0006);
+    g_assert(wait_for(lab.ep, DBI + 0x14, 0xffffffff, HOST_BAR0 + 0x1000,
+                      false));
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x1000), ==,
+                    0x0ba51ba5);
+    lab_stop(&lab);
+}
+
+/* What the host wrote, seen by the EP: the interrupt line and BAR0 */
+static void host_writes_non_sticky(Lab *lab)
+{
+    qtest_writeb(lab->host, CFG(1, 0, 0x3c), 0x5a);
+    host_enable_function(lab);
+    g_assert(wait_for(lab->ep, DBI + 0x04, 0x6, 0x6, true));
+    g_assert_cmphex(qtest_readb(lab->ep, DBI + 0x3c), ==, 0x5a);
+    g_assert_cmphex(qtest_readl(lab->ep, DBI + 0x10), ==, HOST_BAR0);
+}
+
+/* What goes back to its reset value: the host's writes, not the IDs */
+static void assert_non_sticky_reset(Lab *lab)
+{
+    g_assert_cmphex(qtest_readb(lab->ep, DBI + 0x3c), ==, 0);
+    g_assert_cmphex(qtest_readw(lab->ep, DBI + 0x04) & 0x6, ==, 0);
+    g_assert_cmphex(qtest_readl(lab->ep, DBI + 0x10), ==, 0);
+    g_assert_cmphex(qtest_readl(lab->ep, DBI), ==, 0xb500104c);
+    g_assert_cmphex(qtest_readl(lab->ep, DBI2 + 0x10), ==, 0xfff);
+}
+
+/* Link down resets the EP's non-sticky registers (they used to stay). */
+static void test_link_down_resets(void)
+{
+    Lab lab;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_writes_non_sticky(&lab);
+    qtest_writel(lab.ep, ELBI, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 0);
+    assert_non_sticky_reset(&lab);
+    lab_stop(&lab);
+}
+
+/* A secondary bus reset on the host is a hot reset for the EP. */
+static void test_hot_reset(void)
+{
+    Lab lab;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_writes_non_sticky(&lab);
+    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0x40);
+    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0);
+    g_assert(wait_for(lab.ep, DBI + 0x3c, 0xff, 0, false));
+    assert_non_sticky_reset(&lab);
+    /* The link stays up, and the host's copy follows */
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    lab_stop(&lab);
+}
+
 /* Neither VM migrates while a link exists: the link's state would not. */
 static void test_migration_blocked(void)
 {
@@ -671,6 +809,10 @@ int main(int argc, char **argv)
     add_mode_tests("fast-path-mapped", test_fast_path_mapped);
     add_mode_tests("inbound-revoke", test_inbound_revoke);
     add_mode_tests("outbound-revoke", test_outbound_revoke);
+    add_mode_tests("config-copy", test_config_copy);
+    add_mode_tests("bars-change", test_bars_change);
+    add_mode_tests("link-down-resets", test_link_down_resets);
+    add_mode_tests("hot-reset", test_hot_reset);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

@@ -37,6 +37,13 @@ typedef struct DWPCIeEPFunctionBar {
     PCIeEPFastWindow fast;
 } DWPCIeEPFunctionBar;
 
+/* The endpoint's config space as its CFG_IMAGE messages sent it */
+typedef struct DWPCIeEPImage {
+    uint8_t config[PCIE_EP_LINK_IMAGE_SIZE];
+    uint8_t wmask[PCIE_EP_LINK_IMAGE_SIZE];
+    uint8_t w1cmask[PCIE_EP_LINK_IMAGE_SIZE];
+} DWPCIeEPImage;
+
 struct DWPCIeEPFunction {
     PCIDevice parent_obj;
 
@@ -44,6 +51,8 @@ struct DWPCIeEPFunction {
     bool down;              /* the link went down: all ones from now on */
     PCIeEPLinkUp bars;      /* as the endpoint sent them at link-up */
     DWPCIeEPFunctionBar bar[PCI_NUM_REGIONS - 1];
+    /* Per dword: the port's count of config writes after our last one */
+    uint16_t written[PCIE_EP_LINK_IMAGE_SIZE / 4];
 };
 
 struct DWPCIeEPLinkPort {
@@ -58,6 +67,9 @@ struct DWPCIeEPLinkPort {
     bool link_up;
     PCIeEPLinkUp up;
     QEMUTimer *sync_timer;
+    DWPCIeEPImage image;
+    uint16_t image_seen;    /* config writes the last image had seen */
+    uint16_t cfg_writes;    /* config writes sent, this connection */
 };
 
 #endif

@@ -64,6 +64,8 @@ struct DWPCIeEPState {
     uint8_t wmask[DW_PCIE_EP_DBI_SIZE];
     uint8_t w1cmask[DW_PCIE_EP_DBI_SIZE];
     uint8_t romask[DW_PCIE_EP_DBI_SIZE];
+    /* The host-visible part as at reset: what non-sticky bits go back to */
+    uint8_t config_reset[PCIE_EP_LINK_IMAGE_SIZE];
 
     /* BARs: the DBI2 masks, and the BAR registers' address bits and flags */
     uint32_t bar_mask[DW_PCIE_EP_NUM_BARS];
@@ -82,6 +84,10 @@ struct DWPCIeEPState {
     DWPCIeEPLinkState link_state;
     DWPCIeEPLinkState link_sent;    /* what the host was told last */
     unsigned link_sent_conn;        /* on this connection of the link */
+    PCIeEPLinkUp up_sent;           /* the BARs it was told of at UP */
+    /* The host's copy of our config space, masks (CFG_IMAGE) */
+    uint8_t image_sent[3][PCIE_EP_LINK_IMAGE_SIZE];
+    uint16_t host_cfg_writes;       /* its CFG_WRs seen, this connection */
     QEMUBH *link_notify_bh;
 
     /* Properties */

@@ -27,7 +27,7 @@
 #include "qemu/queue.h"
 #include "qemu/thread.h"
 
-#define PCIE_EP_LINK_VERSION        2
+#define PCIE_EP_LINK_VERSION        3
 #define PCIE_EP_LINK_MAGIC          0x4c455044  /* "DPEL" */
 #define PCIE_EP_LINK_MAX_PAYLOAD    4096
 #define PCIE_EP_LINK_NUM_TAGS       64
@@ -50,6 +50,8 @@ typedef enum PCIeEPLinkMsgType {
     PCIE_EP_LINK_SHM = 10,
     PCIE_EP_LINK_MAP_RD = 11,
     PCIE_EP_LINK_REVOKE = 12,
+    /* Version 3: the host's copy of the function's config space */
+    PCIE_EP_LINK_CFG_IMAGE = 13,
     PCIE_EP_LINK_MSG_MAX,
 } PCIeEPLinkMsgType;
 
@@ -118,10 +120,21 @@ typedef struct QEMU_PACKED PCIeEPLinkExtent {
 #define PCIE_EP_LINK_ROLE_HOST  2
 
 /* UP payload: what the host needs to create the function */
+#define PCIE_EP_LINK_NUM_BARS   6
+#define PCIE_EP_LINK_BAR_ENABLE 0x1     /* in bar_mask */
 typedef struct QEMU_PACKED PCIeEPLinkUp {
     uint32_t bar_mask[6];   /* DBI2 masks: bit 0 enable, size - 1 */
     uint32_t bar_flags[6];  /* the BAR registers' type bits */
 } PCIeEPLinkUp;
+
+/*
+ * CFG_IMAGE (EP to host, posted): bytes [addr, addr + n) of the function's
+ * config space as the host sees it, then their write and write-1-to-clear
+ * masks; len = 3 * n.  The tag counts the host's CFG_WRs the image has
+ * seen (mod 65536, from 0 on each connection).
+ */
+#define PCIE_EP_LINK_IMAGE_SIZE     0x700   /* the host-visible part */
+#define PCIE_EP_LINK_IMAGE_CHUNK    1024    /* bytes of config per message */
 
 typedef struct PCIeEPExtents PCIeEPExtents;
 typedef struct PCIeEPLinkTx PCIeEPLinkTx;
@@ -139,6 +152,9 @@ typedef struct PCIeEPLinkOps {
     /* The peer said UP, DOWN or HOT_RESET; @payload as sent. */
     void (*link_event)(void *opaque, PCIeEPLinkMsgType event,
                        const void *payload, unsigned len);
+    /* CFG_IMAGE (host only): @len bytes as pcie_ep_link_send_image() */
+    void (*cfg_image)(void *opaque, uint16_t writes_seen, uint32_t offset,
+                      const uint8_t *payload, unsigned len);
     /* The connection came up (HELLO exchanged) or went away. */
     void (*connected)(void *opaque, bool connected);
     /*
@@ -244,8 +260,11 @@ bool pcie_ep_link_is_up(PCIeEPLink *link);
  */
 MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
                               uint64_t addr, void *buf, unsigned len);
-/* A posted write (CFG_WR is posted too: ordering comes from the stream). */
-void pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
+/*
+ * A posted write (CFG_WR is posted too: ordering comes from the stream);
+ * false if it was not queued.
+ */
+bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         uint64_t addr, const void *buf, unsigned len);
 /*
  * A non-posted request with a payload, whose completion may carry up to
@@ -288,6 +307,10 @@ bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
 bool pcie_ep_link_in_iothread(PCIeEPLink *link);
 /* Which connection this is: changes with every new one */
 unsigned pcie_ep_link_connection(PCIeEPLink *link);
+/* CFG_IMAGE: @len bytes of config, wmask and w1cmask at @offset */
+void pcie_ep_link_send_image(PCIeEPLink *link, uint16_t writes_seen,
+                             uint32_t offset, const void *payload,
+                             unsigned len);
 /* UP, DOWN and HOT_RESET */
 void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
                              const void *payload, unsigned len);
