@@ -18,6 +18,7 @@
 #include "chardev/char-fe.h"
 #include "chardev/char.h"
 #include "system/iothread.h"
+#include "hw/core/cpu.h"
 #include "migration/blocker.h"
 #include "system/memory.h"
 #include "hw/intc/arm_gicv3_its_common.h"
@@ -146,11 +147,12 @@ static void link_fail(PCIeEPLink *link, const char *why);
  * Every message goes through one queue, which only the IOThread writes
  * to the socket, without blocking: no thread waits on a full socket, so
  * no number of vCPUs on either end can make the two processes wait on
- * each other.  The queue is bounded.  A memory write that does not fit
- * is dropped (counted in tx_dropped), as a congested link would; a
- * request that does not fit fails at its deadline; any other message
- * that does not fit takes the link down.  So does a peer that reads
- * nothing for the link's timeout.
+ * each other.  The queue is bounded.  A vCPU's memory write waits for
+ * room, up to the link's timeout (wait_for_room()); a memory write that
+ * still does not fit is dropped (counted in tx_dropped); a request that
+ * does not fit fails at its deadline; any other message that does not
+ * fit takes the link down.  So does a peer that reads nothing for the
+ * link's timeout.
  */
 
 /* Bytes of memory writes the queue holds at most; and of anything */
@@ -233,6 +235,9 @@ static void tx_pop(PCIeEPLink *link, PCIeEPLinkTx *tx)
     qemu_mutex_lock(&link->send_lock);
     QSIMPLEQ_REMOVE_HEAD(&link->txq, next);
     link->tx_bytes -= tx->size;
+    if (link->tx_bytes <= TXQ_POSTED_MAX / 2) {
+        qemu_cond_broadcast(&link->tx_cond);    /* wait_for_room() */
+    }
     qemu_mutex_unlock(&link->send_lock);
     tx_free(tx);
 }
@@ -326,6 +331,50 @@ static void tx_cleanup(PCIeEPLink *link)
 }
 
 /*
+ * A vCPU's memory write waits for room in the queue, as a CPU's posted
+ * writes wait for flow-control credits: a peer that reads slowly slows
+ * the writer down instead of losing its data.  Only a vCPU waits (with
+ * the BQL dropped, as for a read), and no longer than the link's
+ * timeout, after which a peer that still reads nothing loses the link.
+ */
+static bool may_wait_for_room(PCIeEPLink *link)
+{
+    return current_cpu && bql_locked() && !pcie_ep_link_in_iothread(link);
+}
+
+static void wait_for_room(PCIeEPLink *link, unsigned size)
+{
+    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                       link->timeout_ms;
+    unsigned conn = pcie_ep_link_connection(link);
+    bool dropped_bql = false;
+
+    qemu_mutex_lock(&link->send_lock);
+    while (link->tx_bytes + size > TXQ_POSTED_MAX &&
+           qatomic_read(&link->up) && !qatomic_read(&link->stopping) &&
+           pcie_ep_link_connection(link) == conn) {
+        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+        if (left <= 0) {
+            break;
+        }
+        if (!dropped_bql) {
+            /* Not with send_lock held: the IOThread takes both. */
+            qemu_mutex_unlock(&link->send_lock);
+            bql_unlock();
+            dropped_bql = true;
+            qemu_mutex_lock(&link->send_lock);
+            continue;
+        }
+        qemu_cond_timedwait(&link->tx_cond, &link->send_lock, left);
+    }
+    qemu_mutex_unlock(&link->send_lock);
+    if (dropped_bql) {
+        bql_lock();
+    }
+}
+
+/*
  * Queue one message for the IOThread to send; with @nfds, copies of the
  * fds go with it.  False if it was not queued: the link is down, or the
  * queue is full (a posted message is then counted as dropped).
@@ -340,6 +389,9 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
     bool queued = false, full = false;
 
     assert(nfds <= PCIE_EP_LINK_MAX_SHM);
+    if (droppable(type) && may_wait_for_room(link)) {
+        wait_for_room(link, size);
+    }
     qemu_mutex_lock(&link->send_lock);
     if (qatomic_read(&link->stopping) || !qatomic_read(&link->open) ||
         (type != PCIE_EP_LINK_HELLO && !qatomic_read(&link->up))) {
@@ -1049,6 +1101,10 @@ static bool link_fail_waiters(PCIeEPLink *link)
     qemu_cond_broadcast(&link->cond);
     qemu_mutex_unlock(&link->lock);
     qatomic_set(&link->open, false);
+    /* A vCPU waiting for room in the queue: no room will come. */
+    qemu_mutex_lock(&link->send_lock);
+    qemu_cond_broadcast(&link->tx_cond);
+    qemu_mutex_unlock(&link->send_lock);
     return was_up;
 }
 
@@ -1162,12 +1218,14 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
     qemu_mutex_init(&link->lock);
     qemu_mutex_init(&link->send_lock);
     qemu_cond_init(&link->cond);
+    qemu_cond_init(&link->tx_cond);
     QSIMPLEQ_INIT(&link->txq);
     pcie_ep_fastpath_init(link);
     link->iothread = iothread_create(id, errp);
     if (!link->iothread) {
         pcie_ep_fastpath_cleanup(link);
         qemu_cond_destroy(&link->cond);
+        qemu_cond_destroy(&link->tx_cond);
         qemu_mutex_destroy(&link->send_lock);
         qemu_mutex_destroy(&link->lock);
         g_clear_pointer(&link->name, g_free);
@@ -1210,6 +1268,7 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
     close_rx_fds(link);
     pcie_ep_fastpath_cleanup(link);
     qemu_cond_destroy(&link->cond);
+    qemu_cond_destroy(&link->tx_cond);
     qemu_mutex_destroy(&link->send_lock);
     qemu_mutex_destroy(&link->lock);
     g_free(link->name);

@@ -516,14 +516,16 @@ SMP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smp")
 SLOW = 0.15     # seconds the fake partner takes to answer a read
 
 
-def build_smp_guest(tmp, ep, poweroff=False):
+def build_smp_guest(tmp, ep, poweroff=False, flood=False):
     """tests/peer/smp/ built for the EP (dw-pcie-ep) or the host side."""
-    out = os.path.join(tmp, f"smp-{'ep' if ep else 'host'}{'-off' if poweroff else ''}.elf")
+    out = os.path.join(tmp, f"smp-{'ep' if ep else 'host'}{'-off' if poweroff else ''}"
+                       f"{'-flood' if flood else ''}.elf")
     subprocess.run(["aarch64-linux-gnu-gcc", "-nostdlib", "-ffreestanding",
                     "-mgeneral-regs-only", "-mstrict-align", "-O2", "-static",
                     "-Wl,-Ttext=0x40200000", "-Wl,--build-id=none", "-o", out]
                    + (["-DEP_GUEST"] if ep else [])
                    + (["-DPOWEROFF_GUEST"] if poweroff else [])
+                   + (["-DFLOOD_GUEST"] if flood else [])
                    + [os.path.join(SMP_DIR, "start.S"),
                       os.path.join(SMP_DIR, "smp-guest.c")], check=True)
     return out
@@ -662,6 +664,47 @@ def poweroff_reset(qemu, tmp):
     return ok
 
 
+def vcpu_flood_stalled_peer(qemu, tmp):
+    """A vCPU streaming writes to a host that reads nothing waits for room
+    (up to the link timeout), then the link goes down: the guest goes on,
+    and stop answers."""
+    elf = build_smp_guest(tmp, ep=True, flood=True)
+    sock, serial = os.path.join(tmp, "flood.sock"), os.path.join(tmp, "flood.out")
+    qmp_path = os.path.join(tmp, "flood.qmp")
+    log = open(os.path.join(tmp, "flood.log"), "w+")
+    open(serial, "w").close()
+    vm = smp_vm(qemu, elf, serial, log, [
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+        "-device", "dw-pcie-ep,id=ep,chardev=link,link-timeout-ms=1000"])
+    peer = Peer(sock, features=0, read=False)
+    try:
+        qmp = QMP(qmp_path)
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline and "flood done" not in text:
+            time.sleep(0.1)
+            with open(serial) as f:
+                text = f.read()
+        dropped = qmp.cmd("qom-get", path="/machine/peripheral/ep",
+                          property="link-tx-dropped")["return"]
+        stopped = "return" in qmp.cmd("stop")
+        status = qmp.cmd("query-status")["return"]["status"]
+        log.flush()
+        log.seek(0)
+        said = "has read nothing for 1000 ms" in log.read()
+    finally:
+        vm.terminate()
+        vm.wait(10)
+        peer.s.close()
+    print(f"# flood done: {'flood done' in text}, dropped {dropped}, "
+          f"stop: {stopped} ({status}), link down said: {said}")
+    # Writes past the link's going down are lost with it, not "dropped"
+    # from the queue: the counter need not move, but it must be there.
+    return "flood done" in text and dropped >= 0 and stopped and \
+        status == "paused" and said
+
+
 def bad_chardev_refused(qemu, tmp):
     """Both ends refuse a chardev that is not a socket (a file or a pipe
     cannot be closed on malformed input)."""
@@ -748,7 +791,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 7}")
+    print(f"1..{len(CASES) + 8}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -795,6 +838,7 @@ def main():
         for i, (fn, name) in enumerate(((smp_ep, "smp_ep"),
                                         (smp_host, "smp_host"),
                                         (poweroff_reset, "poweroff_reset"),
+                                        (vcpu_flood_stalled_peer, "vcpu_flood"),
                                         (bad_chardev_refused, "bad_chardev")),
                                        n + 3):
             try:

@@ -215,6 +215,7 @@ typedef struct PCIeEPLink {
 
     /* The output queue (see pcie-ep-link.c), under @send_lock */
     QemuMutex send_lock;
+    QemuCond tx_cond;               /* room again for a waiting vCPU */
     QSIMPLEQ_HEAD(, PCIeEPLinkTx) txq;
     size_t tx_bytes;
     uint64_t tx_dropped;            /* posted messages it had no room for */

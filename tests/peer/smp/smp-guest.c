@@ -10,7 +10,8 @@
  *
  * Built twice: -DEP_GUEST drives dw-pcie-ep's window, else the host's
  * dw-pcie-ep-function (BAR0, with ECAM and BAR0 from CPU 1).  With
- * -DPOWEROFF_GUEST as well, CPU 0 brings the link up and powers off.
+ * -DPOWEROFF_GUEST as well, CPU 0 brings the link up and powers off;
+ * with -DFLOOD_GUEST, it writes 4 MiB through the window.
  *
  * Copyright (c) 2026 The pciep-lab authors
  *
@@ -228,6 +229,16 @@ void main0(void)
         return;
     }
     puts_(NAME ": ready\n");
+#ifdef FLOOD_GUEST
+    /* 4 MiB of posted writes through the window, to a host that stalls */
+    for (unsigned n = 0; n < 8; n++) {
+        for (uintptr_t a = WINDOW; a < WINDOW + 0x10000 * 8; a += 8) {
+            *(volatile uint64_t *)(a & ~(uintptr_t)0x70000) = a;
+        }
+    }
+    puts_(NAME ": flood done\n");
+    return;
+#endif
 #ifdef POWEROFF_GUEST
     /* The harness resets and continues the VM: the link must come back. */
     psci_call(PSCI_SYSTEM_OFF, 0, 0, 0);
