@@ -230,9 +230,10 @@ static void function_register_bars(DWPCIeEPFunction *fn)
         /* The EP's guest writes the mask: it need not be a size - 1. */
         if (size_mask == UINT64_MAX || !is_power_of_2(size_mask + 1) ||
             (!is64 && size_mask > UINT32_MAX / 2)) {
-            warn_report("%s: the endpoint's BAR%d mask 0x%" PRIx64 " is not a "
-                        "size the host can map; BAR%d left out",
-                        TYPE_DW_PCIE_EP_FUNCTION, i, size_mask, i);
+            qemu_log_mask(LOG_GUEST_ERROR, "%s: the endpoint's BAR%d mask 0x%"
+                          PRIx64 " is not a size the host can map; BAR%d "
+                          "left out\n", TYPE_DW_PCIE_EP_FUNCTION, i,
+                          size_mask, i);
             i += is64;
             continue;
         }
@@ -625,10 +626,16 @@ static void port_realize(DeviceState *dev, Error **errp)
     if (!pcie_ep_link_check_properties(&lp->link, errp)) {
         return;
     }
+    /* The port must exist already (create it first on the command line) */
+    if (!port_secondary_bus(lp, errp)) {
+        return;
+    }
     lp->sync_timer = timer_new_ms(QEMU_CLOCK_REALTIME, port_sync, lp);
     lp->link.shared_as = &address_space_memory;
-    pcie_ep_link_init(&lp->link, TYPE_DW_PCIE_EP_LINK,
-                      PCIE_EP_LINK_ROLE_HOST, &port_link_ops, lp, errp);
+    if (!pcie_ep_link_init(&lp->link, TYPE_DW_PCIE_EP_LINK,
+                           PCIE_EP_LINK_ROLE_HOST, &port_link_ops, lp, errp)) {
+        g_clear_pointer(&lp->sync_timer, timer_free);
+    }
 }
 
 static void port_unrealize(DeviceState *dev)

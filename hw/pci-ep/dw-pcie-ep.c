@@ -519,7 +519,8 @@ static bool bar_decode(DWPCIeEPState *s, uint64_t pci_addr, DWiATUBarHit *hit)
         }
         base = bar_base(s, bar);
         mask = bar_size_mask(s, bar);
-        if (base && pci_addr >= base && pci_addr - base <= mask) {
+        /* A BAR at PCI address 0 decodes there too, as on hardware */
+        if (pci_addr >= base && pci_addr - base <= mask) {
             *hit = (DWiATUBarHit) {
                 .func = 0, .bar = bar, .bar_base = base, .bar_mask = mask,
             };
@@ -830,12 +831,25 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
                       " is not modelled\n", TYPE_DW_PCIE_EP, addr);
         return;
     }
-    *reg = val;
     if (is_bar_reg(addr)) {
         int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
 
+        /*
+         * Disabling the lower half of a 64-bit BAR disables the pair: the
+         * upper half's mask and address would otherwise make a stale
+         * 32-bit BAR of it.
+         */
+        if (bar < DW_PCIE_EP_NUM_BARS - 1 && bar_is_64bit(s, bar) &&
+            (*reg & DW_PCIE_EP_BAR_MASK_ENABLE) &&
+            !(val & DW_PCIE_EP_BAR_MASK_ENABLE)) {
+            s->bar_mask[bar + 1] = 0;
+            s->bar_addr[bar + 1] = 0;
+        }
+        *reg = val;
         s->bar_addr[bar] &= bar_writable_bits(s, bar);
         inbound_changed(s, true);
+    } else {
+        *reg = val;
     }
     bars_changed(s);
     host_image_sync(s, false);
@@ -1133,8 +1147,25 @@ static const MemoryRegionOps window_ops = {
  * Requests from the host over the link (BQL held)
  */
 
+/*
+ * Only a link in L0 carries the host's requests: with the LTSSM disabled
+ * or in loopback, they are Unsupported Requests (a host that sends them
+ * has missed a DOWN still on its way).
+ */
+static bool link_serves_host(DWPCIeEPState *s, const char *what)
+{
+    if (s->link_state == DW_PCIE_EP_LINK_UP) {
+        return true;
+    }
+    trace_dw_pcie_ep_request_link_down(what);
+    return false;
+}
+
 static uint32_t link_cfg_read(void *opaque, uint32_t addr, unsigned size)
 {
+    if (!link_serves_host(opaque, "CFG_RD")) {
+        return ~0u;
+    }
     return dw_pcie_ep_host_config_read(opaque, addr, size);
 }
 
@@ -1144,18 +1175,26 @@ static void link_cfg_write(void *opaque, uint32_t addr, uint32_t val,
     DWPCIeEPState *s = opaque;
 
     s->host_cfg_writes++;       /* the images from now on have seen it */
-    dw_pcie_ep_host_config_write(s, addr, val, size);
+    if (link_serves_host(s, "CFG_WR")) {
+        dw_pcie_ep_host_config_write(s, addr, val, size);
+    }
 }
 
 static MemTxResult link_mem_read(void *opaque, uint64_t addr, void *buf,
                                  unsigned len)
 {
+    if (!link_serves_host(opaque, "MEM_RD")) {
+        return MEMTX_DECODE_ERROR;
+    }
     return dw_pcie_ep_inbound(opaque, addr, buf, len, false);
 }
 
 static MemTxResult link_mem_write(void *opaque, uint64_t addr,
                                   const void *buf, unsigned len)
 {
+    if (!link_serves_host(opaque, "MEM_WR")) {
+        return MEMTX_DECODE_ERROR;
+    }
     return dw_pcie_ep_inbound(opaque, addr, (void *)buf, len, true);
 }
 
@@ -1246,11 +1285,20 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
-    /* No wait for the host here: a reset must not drop the BQL. */
-    pcie_ep_fastpath_revoke(&s->link, false);
     outbound_changed(s);
-    link_state_set(s, false);
     trace_dw_pcie_ep_reset();
+}
+
+/*
+ * What the host must hear of the reset goes in the exit phase, without
+ * waiting for it: a reset must not drop the BQL.
+ */
+static void dw_pcie_ep_reset_exit(Object *obj, ResetType type)
+{
+    DWPCIeEPState *s = DW_PCIE_EP(obj);
+
+    pcie_ep_fastpath_revoke(&s->link, false);
+    link_state_set(s, false);
 }
 
 static bool check_properties(DWPCIeEPState *s, Error **errp)
@@ -1447,6 +1495,7 @@ static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)
     device_class_set_props(dc, dw_pcie_ep_properties);
     set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);
     rc->phases.hold = dw_pcie_ep_reset_hold;
+    rc->phases.exit = dw_pcie_ep_reset_exit;
     fdtc->add_fdt_node = dw_pcie_ep_add_fdt_node;
 }
 

@@ -380,6 +380,29 @@ def case_quick_reconnect(c):
     assert c.ep.alive(), "EP alive"
 
 
+def case_requests_need_l0(c):
+    """Config requests while the EP's LTSSM is disabled are Unsupported
+    Requests; with the link in L0 (the positive control) they are served."""
+    got = {}
+    c.peer.on[CPL] = lambda peer, tag, length, addr, payload: got.update({tag: payload})
+    c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
+    c.peer.send(CFG_RD, 7, 1, 0x3c)
+    for _ in range(200):
+        if 7 in got:
+            break
+        time.sleep(0.01)
+    assert got.get(7) == b"\xff", f"CFG_RD before L0 reads all ones, not {got.get(7)}"
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "CFG_WR before L0 is dropped"
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
+    c.peer.send(CFG_RD, 8, 1, 0x3c)
+    for _ in range(200):
+        if 8 in got:
+            break
+        time.sleep(0.01)
+    assert got.get(8) == b"\x5a", "served in L0"
+
+
 def case_peer_stops_reading(c):
     """A host that stops reading cannot hang the EP: its posted writes are
     dropped once the output queue is full, and the link goes down."""
@@ -406,7 +429,7 @@ def case_peer_stops_reading(c):
     assert c.ep.alive(), "EP alive"
 
 
-CASES = [case_peer_stops_reading, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
+CASES = [case_requests_need_l0, case_peer_stops_reading, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
 

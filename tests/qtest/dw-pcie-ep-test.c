@@ -391,6 +391,16 @@ static void test_bar_masks(void)
     qtest_writel(qts, DBI + PCI_BAR(1), 0);
     ro_wr_en(qts, false);
     g_assert_cmphex(size_bar(qts, 1), ==, 0);
+
+    /*
+     * Disabling the lower half of the 64-bit pair disables the upper half
+     * too: its mask (bit 0 set for 8 GiB) used to make a 32-bit BAR of it.
+     */
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(3)), ==, 0x1);
+    qtest_writel(qts, DBI2 + PCI_BAR(2), 0);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0);
+    g_assert_cmphex(size_bar(qts, 3), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(3)), ==, 0);
     qtest_quit(qts);
 }
 
@@ -657,6 +667,19 @@ static void test_translate_bar_match(void)
     qtest_quit(qts);
 }
 
+/* A BAR the host put at PCI address 0 decodes there (it never used to) */
+static void test_bar_at_zero(void)
+{
+    QTestState *qts = loopback_start();
+
+    qtest_writel(qts, DBI + PCI_BAR(0), 0);
+    map_outbound(qts, 0, WINDOW, 0, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+    qtest_writel(qts, WINDOW + 0x10, 0xbeef0000);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100010), ==, 0xbeef0000);
+    qtest_quit(qts);
+}
+
 static void test_translate_offset_and_target(void)
 {
     QTestState *qts = loopback_start();
@@ -815,6 +838,7 @@ int main(int argc, char **argv)
                    test_loopback_link_status);
     qtest_add_func("/dw-pcie-ep/addr-space/bar-match",
                    test_translate_bar_match);
+    qtest_add_func("/dw-pcie-ep/addr-space/bar-at-zero", test_bar_at_zero);
     qtest_add_func("/dw-pcie-ep/addr-space/offset-and-target",
                    test_translate_offset_and_target);
     qtest_add_func("/dw-pcie-ep/addr-space/address-match",
