@@ -28,6 +28,36 @@
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
 
+typedef struct PCIeEPLinkWaiter {
+    bool busy;
+    bool done;
+    bool detached;      /* nobody waits: the completion just frees it */
+    int64_t sent_ms;
+    uint32_t revoke_seq;    /* a REVOKE: its number; else 0 */
+    uint16_t tag;       /* index in the low bits, a generation above */
+    uint8_t status;
+    uint32_t len;
+    uint8_t data[PCIE_EP_LINK_MAX_PAYLOAD];
+} PCIeEPLinkWaiter;
+
+/* What the owner of the link need not see */
+typedef struct PCIeEPLinkPriv {
+    /*
+     * Receive state: the IOThread only.  The IOThread resets it when the
+     * next connection's first bytes come in under a new conn_gen.
+     */
+    uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
+    size_t rxlen;
+    bool hello_seen;
+    int rx_fds[PCIE_EP_LINK_MAX_SHM];
+    unsigned rx_nfds;
+    unsigned rx_gen;
+
+    /* Our own outstanding requests, under the link's lock */
+    PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
+    uint16_t tag_gen;
+} PCIeEPLinkPriv;
+
 static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
     [PCIE_EP_LINK_HELLO] = "HELLO",
     [PCIE_EP_LINK_CFG_RD] = "CFG_RD",
@@ -544,9 +574,9 @@ static int alloc_tag(PCIeEPLink *link)
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
 
     for (int n = 0; n < PCIE_EP_LINK_NUM_TAGS; n++) {
-        uint16_t tag = ++link->tag_gen;
+        uint16_t tag = ++link->p->tag_gen;
         int i = tag % PCIE_EP_LINK_NUM_TAGS;
-        PCIeEPLinkWaiter *w = &link->waiter[i];
+        PCIeEPLinkWaiter *w = &link->p->waiter[i];
 
         /* A request nobody waits for gets the same timeout as a read. */
         if (w->busy && w->detached && now - w->sent_ms > link->timeout_ms) {
@@ -586,10 +616,10 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
     qemu_mutex_lock(&link->lock);
     tag = link->up ? alloc_tag(link) : -1;
     if (tag >= 0 && !reply) {
-        link->waiter[tag].detached = true;
+        link->p->waiter[tag].detached = true;
     }
     if (tag >= 0 && revoke_seq) {
-        *revoke_seq = link->waiter[tag].revoke_seq = ++link->revokes_sent;
+        *revoke_seq = link->p->waiter[tag].revoke_seq = ++link->revokes_sent;
     }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
@@ -598,7 +628,7 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
         }
         return MEMTX_ERROR;
     }
-    w = &link->waiter[tag];
+    w = &link->p->waiter[tag];
 
     if (!link_send(link, type, 0, w->tag, hdr_len, addr, payload,
                    payload_len) && !reply) {
@@ -764,7 +794,7 @@ static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
 static void link_fail(PCIeEPLink *link, const char *why)
 {
     error_report("%s: %s; taking the link down", link->name, why);
-    link->rxlen = 0;
+    link->p->rxlen = 0;
     qemu_chr_fe_disconnect(&link->chr);
 }
 
@@ -842,7 +872,7 @@ static bool handle_hello(PCIeEPLink *link, const PCIeEPLinkHello *hello,
         return false;
     }
     features = le32_to_cpu(hello->features);
-    link->hello_seen = true;
+    link->p->hello_seen = true;
     link->peer_shm = link->local_shm && (features & PCIE_EP_LINK_FEAT_SHM);
     qemu_mutex_lock(&link->lock);
     link->up = true;
@@ -865,7 +895,7 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     PCIeEPLinkWaiter *w;
 
     qemu_mutex_lock(&link->lock);
-    w = &link->waiter[tag % PCIE_EP_LINK_NUM_TAGS];
+    w = &link->p->waiter[tag % PCIE_EP_LINK_NUM_TAGS];
     if (w->busy && !w->done && w->tag == tag && w->detached) {
         if (hdr->flags == PCIE_EP_LINK_CPL_SC) {
             revoke_confirmed(link, w->revoke_seq);
@@ -900,12 +930,12 @@ static int take_rx_fd(PCIeEPLink *link)
 {
     int fd;
 
-    if (!link->rx_nfds) {
+    if (!link->p->rx_nfds) {
         return -1;
     }
-    fd = link->rx_fds[0];
-    memmove(link->rx_fds, link->rx_fds + 1,
-            --link->rx_nfds * sizeof(link->rx_fds[0]));
+    fd = link->p->rx_fds[0];
+    memmove(link->p->rx_fds, link->p->rx_fds + 1,
+            --link->p->rx_nfds * sizeof(link->p->rx_fds[0]));
     return fd;
 }
 
@@ -925,8 +955,8 @@ static void collect_rx_fds(PCIeEPLink *link)
     int n = qemu_chr_fe_get_msgfds(&link->chr, fds, ARRAY_SIZE(fds));
 
     for (int i = 0; i < n; i++) {
-        if (link->rx_nfds < ARRAY_SIZE(link->rx_fds)) {
-            link->rx_fds[link->rx_nfds++] = fds[i];
+        if (link->p->rx_nfds < ARRAY_SIZE(link->p->rx_fds)) {
+            link->p->rx_fds[link->p->rx_nfds++] = fds[i];
         } else {
             close(fds[i]);
         }
@@ -1018,7 +1048,7 @@ static void handle_msg(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     if (hdr->type == PCIE_EP_LINK_HELLO) {
         handle_hello(link, (const PCIeEPLinkHello *)payload,
                      le32_to_cpu(hdr->len));
-    } else if (!link->hello_seen) {
+    } else if (!link->p->hello_seen) {
         link_fail(link, "message before HELLO");
     } else if (hdr->type == PCIE_EP_LINK_CPL) {
         handle_cpl(link, hdr, payload);
@@ -1031,7 +1061,7 @@ static int link_can_read(void *opaque)
 {
     PCIeEPLink *link = opaque;
 
-    return sizeof(link->rxbuf) - link->rxlen;
+    return sizeof(link->p->rxbuf) - link->p->rxlen;
 }
 
 static void link_read(void *opaque, const uint8_t *buf, int size)
@@ -1039,26 +1069,26 @@ static void link_read(void *opaque, const uint8_t *buf, int size)
     PCIeEPLink *link = opaque;
     unsigned gen = qatomic_read(&link->conn_gen);
 
-    if (gen != link->rx_gen) {
+    if (gen != link->p->rx_gen) {
         /* The first bytes of a new connection */
-        link->rx_gen = gen;
-        link->rxlen = 0;
-        link->hello_seen = false;
+        link->p->rx_gen = gen;
+        link->p->rxlen = 0;
+        link->p->hello_seen = false;
         close_rx_fds(link);
     }
     send_hello(link);
     collect_rx_fds(link);
 
-    assert(link->rxlen + size <= sizeof(link->rxbuf));
-    memcpy(link->rxbuf + link->rxlen, buf, size);
-    link->rxlen += size;
+    assert(link->p->rxlen + size <= sizeof(link->p->rxbuf));
+    memcpy(link->p->rxbuf + link->p->rxlen, buf, size);
+    link->p->rxlen += size;
 
-    while (link->rxlen >= sizeof(PCIeEPLinkHdr)) {
+    while (link->p->rxlen >= sizeof(PCIeEPLinkHdr)) {
         PCIeEPLinkHdr hdr;
         int64_t plen;
         size_t total;
 
-        memcpy(&hdr, link->rxbuf, sizeof(hdr));
+        memcpy(&hdr, link->p->rxbuf, sizeof(hdr));
         plen = payload_len(link, &hdr);
         if (plen < 0 || (hdr.type != PCIE_EP_LINK_CPL && hdr.flags)) {
             g_autofree char *why = g_strdup_printf(
@@ -1068,15 +1098,15 @@ static void link_read(void *opaque, const uint8_t *buf, int size)
             return;
         }
         total = sizeof(hdr) + plen;
-        if (link->rxlen < total) {
+        if (link->p->rxlen < total) {
             return;
         }
-        handle_msg(link, &hdr, link->rxbuf + sizeof(hdr));
-        if (!link->rxlen) {
+        handle_msg(link, &hdr, link->p->rxbuf + sizeof(hdr));
+        if (!link->p->rxlen) {
             return;     /* link_fail() dropped the rest */
         }
-        memmove(link->rxbuf, link->rxbuf + total, link->rxlen - total);
-        link->rxlen -= total;
+        memmove(link->p->rxbuf, link->p->rxbuf + total, link->p->rxlen - total);
+        link->p->rxlen -= total;
     }
 }
 
@@ -1089,7 +1119,7 @@ static bool link_fail_waiters(PCIeEPLink *link)
     was_up = link->up;
     link->up = false;
     for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
-        PCIeEPLinkWaiter *w = &link->waiter[i];
+        PCIeEPLinkWaiter *w = &link->p->waiter[i];
 
         if (w->busy && w->detached) {
             w->busy = false;    /* nobody waits for it */
@@ -1212,6 +1242,7 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
         return false;
     }
     link->name = g_strdup(name);
+    link->p = g_new0(PCIeEPLinkPriv, 1);
     link->role = role;
     link->ops = ops;
     link->opaque = opaque;
@@ -1229,6 +1260,7 @@ bool pcie_ep_link_init(PCIeEPLink *link, const char *name, uint16_t role,
         qemu_mutex_destroy(&link->send_lock);
         qemu_mutex_destroy(&link->lock);
         g_clear_pointer(&link->name, g_free);
+        g_clear_pointer(&link->p, g_free);
         migrate_del_blocker(&link->migration_blocker);
         return false;
     }
@@ -1272,5 +1304,6 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
     qemu_mutex_destroy(&link->send_lock);
     qemu_mutex_destroy(&link->lock);
     g_free(link->name);
+    g_clear_pointer(&link->p, g_free);
     migrate_del_blocker(&link->migration_blocker);
 }

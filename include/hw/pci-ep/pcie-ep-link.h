@@ -166,18 +166,6 @@ typedef struct PCIeEPLinkOps {
                      PCIeEPExtents *ext);
 } PCIeEPLinkOps;
 
-typedef struct PCIeEPLinkWaiter {
-    bool busy;
-    bool done;
-    bool detached;      /* nobody waits: the completion just frees it */
-    int64_t sent_ms;
-    uint32_t revoke_seq;    /* a REVOKE: its number; else 0 */
-    uint16_t tag;       /* index in the low bits, a generation above */
-    uint8_t status;
-    uint32_t len;
-    uint8_t data[PCIE_EP_LINK_MAX_PAYLOAD];
-} PCIeEPLinkWaiter;
-
 typedef struct PCIeEPLink {
     CharFrontend chr;
     struct IOThread *iothread;
@@ -193,18 +181,9 @@ typedef struct PCIeEPLink {
     Notifier shutdown;
     bool stopping;      /* the IOThread runs no more bottom halves */
 
-    /*
-     * Receive state: the IOThread only.  A closed connection bumps
-     * conn_gen (from whichever thread the chardev reports it on); the
-     * IOThread resets its state when the next connection's first bytes
-     * come in under a new generation.
-     */
-    uint8_t rxbuf[sizeof(PCIeEPLinkHdr) + PCIE_EP_LINK_MAX_PAYLOAD];
-    size_t rxlen;
-    bool hello_seen;
-    int rx_fds[PCIE_EP_LINK_MAX_SHM];
-    unsigned rx_nfds;
-    unsigned rx_gen;
+    /* The receive state and the waiters (pcie-ep-link.c's own) */
+    struct PCIeEPLinkPriv *p;
+    /* Bumped by each closed connection, from the thread reporting it */
     unsigned conn_gen;
 
     /* Shared state, under @lock */
@@ -226,8 +205,6 @@ typedef struct PCIeEPLink {
     unsigned tx_watch_conn;         /* on this connection */
     int64_t tx_blocked_since;       /* ms; 0 while the socket takes it */
     bool up;            /* HELLO exchanged */
-    PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
-    uint16_t tag_gen;
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
     uint32_t revokes_done;      /* the last one the peer completed */
 
