@@ -58,22 +58,31 @@ static bool host_owned(unsigned off)
 /*
  * Bytes [off, off + n) of the port's copy into the function's config
  * space, but for a dword we wrote that the endpoint has not yet seen
- * (its image has seen @seen of our writes).
+ * (its image has seen @seen of our writes).  With @all, everything: our
+ * own writes are gone (a reset).  The masks are the peer's, so they are
+ * made safe for QEMU's config writes: no bit both writable and W1C.
  */
 static void function_apply_image(DWPCIeEPFunction *fn, unsigned off,
-                                 unsigned n, uint16_t seen)
+                                 unsigned n, uint16_t seen, bool all)
 {
     PCIDevice *pdev = PCI_DEVICE(fn);
     DWPCIeEPImage *img = &fn->port->image;
 
     for (unsigned i = off; i < off + n; i++) {
+        unsigned dw = i / 4;
+
         if (host_owned(i)) {
             continue;
         }
         pdev->wmask[i] = img->wmask[i];
-        pdev->w1cmask[i] = img->w1cmask[i];
-        if ((int16_t)(seen - fn->written[i / 4]) >= 0) {
-            pdev->config[i] = img->config[i];
+        pdev->w1cmask[i] = img->w1cmask[i] & ~img->wmask[i];
+        if (fn->pending[dw] && !all &&
+            (int16_t)(seen - fn->written[dw]) < 0) {
+            continue;
+        }
+        pdev->config[i] = img->config[i];
+        if (i % 4 == 3 || i == off + n - 1) {
+            fn->pending[dw] = false;
         }
     }
 }
@@ -85,7 +94,8 @@ static uint8_t image_find_cap(const DWPCIeEPImage *img, uint8_t id)
 
     for (int n = 0; pos >= PCI_STD_HEADER_SIZEOF && n < 48; n++) {
         if (img->config[pos] == id) {
-            return pos;
+            /* Where QEMU can put its own (a lying peer's may not fit) */
+            return pos <= PCI_CONFIG_SPACE_SIZE - PCI_EXP_VER2_SIZEOF ? pos : 0;
         }
         pos = img->config[pos + 1] & ~3;
     }
@@ -134,11 +144,15 @@ static void function_config_write(PCIDevice *pdev, uint32_t addr,
     }
     if (!fn->down &&
         pcie_ep_link_write(link, PCIE_EP_LINK_CFG_WR, addr, &le, len)) {
-        /* Our copy holds these dwords until the endpoint has seen this */
+        /*
+         * Our copy holds these dwords until an image that has seen this
+         * write comes back (the EP sends one for every CFG_WR).
+         */
         fn->port->cfg_writes++;
         for (uint32_t i = addr / 4; i <= (addr + len - 1) / 4 &&
              i < ARRAY_SIZE(fn->written); i++) {
             fn->written[i] = fn->port->cfg_writes;
+            fn->pending[i] = true;
         }
     }
 }
@@ -277,11 +291,12 @@ static void function_realize(PCIDevice *pdev, Error **errp)
         return;
     }
     function_register_bars(fn);
-    for (int i = 0; i < ARRAY_SIZE(fn->written); i++) {
-        fn->written[i] = fn->port->image_seen;
-    }
-    function_apply_image(fn, 0, PCIE_EP_LINK_IMAGE_SIZE,
-                         fn->port->image_seen);
+    /* Nothing above the copy is there: the EP ignores it too. */
+    memset(pdev->wmask + PCIE_EP_LINK_IMAGE_SIZE, 0,
+           PCIE_CONFIG_SPACE_SIZE - PCIE_EP_LINK_IMAGE_SIZE);
+    memset(pdev->w1cmask + PCIE_EP_LINK_IMAGE_SIZE, 0,
+           PCIE_CONFIG_SPACE_SIZE - PCIE_EP_LINK_IMAGE_SIZE);
+    function_apply_image(fn, 0, PCIE_EP_LINK_IMAGE_SIZE, 0, true);
 }
 
 static void function_exit(PCIDevice *pdev)
@@ -294,6 +309,12 @@ static void function_exit(PCIDevice *pdev)
     if (fn->port) {
         pcie_ep_fastpath_revoke(&fn->port->link, false);
     }
+    /*
+     * The capability list is the peer's copy: give pcie_cap_exit(), which
+     * walks it, one with nothing but the PCIe capability QEMU added.
+     */
+    pdev->config[PCI_CAPABILITY_LIST] = pdev->exp.exp_cap;
+    pdev->config[pdev->exp.exp_cap + PCI_CAP_LIST_NEXT] = 0;
     pcie_cap_exit(pdev);
 
     if (fn->port && fn->port->function == fn) {
@@ -333,6 +354,9 @@ static void function_reset_exit(Object *obj, ResetType type)
     if (!fn->port) {
         return;
     }
+    /* QEMU's reset cleared fields of the copy: the EP's values again */
+    memset(fn->pending, 0, sizeof(fn->pending));
+    function_apply_image(fn, 0, PCIE_EP_LINK_IMAGE_SIZE, 0, true);
     pcie_ep_fastpath_revoke(&fn->port->link, false);
     if (DEVICE(fn)->realized && !fn->down) {
         pcie_ep_link_send_event(&fn->port->link, PCIE_EP_LINK_HOT_RESET,
@@ -417,6 +441,8 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
     }
     info_report("%s: endpoint function plugged into %s", TYPE_DW_PCIE_EP_LINK,
                 lp->port);
+    /* A new function, as after a reset: so for the EP too (a re-plug) */
+    pcie_ep_link_send_event(&lp->link, PCIE_EP_LINK_HOT_RESET, NULL, 0);
 }
 
 /*
@@ -517,7 +543,7 @@ static void port_cfg_image(void *opaque, uint16_t seen, uint32_t offset,
     memcpy(lp->image.w1cmask + offset, payload + 2 * n, n);
     lp->image_seen = seen;
     if (lp->function && !lp->function->down) {
-        function_apply_image(lp->function, offset, n, seen);
+        function_apply_image(lp->function, offset, n, seen, false);
     }
 }
 

@@ -353,9 +353,14 @@ static void reset_non_sticky(DWPCIeEPState *s)
     for (unsigned i = 0; i < PCIE_EP_LINK_IMAGE_SIZE; i++) {
         uint8_t host = s->wmask[i] | s->w1cmask[i];
 
+        /* Link Control 2 is sticky (RWS), and where max-link-speed is */
+        if (range_covers_byte(DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2, i)) {
+            continue;
+        }
         s->config[i] = (s->config[i] & ~host) | (s->config_reset[i] & host);
     }
     memset(s->bar_addr, 0, sizeof(s->bar_addr));
+    update_link_status(s);
     trace_dw_pcie_ep_reset_non_sticky();
 }
 
@@ -652,6 +657,23 @@ static void host_image_send(DWPCIeEPState *s, const uint8_t *view,
         memcpy(s->image_sent[i] + off, part[i] + off, n);
     }
     pcie_ep_link_send_image(&s->link, s->host_cfg_writes, off, msg, 3 * n);
+}
+
+/*
+ * The dwords a host CFG_WR touched, changed or not: the image that has
+ * seen the write must reach the host, which holds its own value of them
+ * until then.
+ */
+static void host_image_confirm(DWPCIeEPState *s, hwaddr addr, unsigned size)
+{
+    uint8_t view[PCIE_EP_LINK_IMAGE_SIZE];
+    unsigned off = addr & ~3, end = MIN(addr + size, PCIE_EP_LINK_IMAGE_SIZE);
+
+    if (!pcie_ep_link_is_up(&s->link) || off >= end) {
+        return;
+    }
+    host_image_view(s, view);
+    host_image_send(s, view, off, ROUND_UP(end, 4) - off);
 }
 
 /* Send the host what changed of its view; everything with @all. */
@@ -1178,6 +1200,7 @@ static void link_cfg_write(void *opaque, uint32_t addr, uint32_t val,
     if (link_serves_host(s, "CFG_WR")) {
         dw_pcie_ep_host_config_write(s, addr, val, size);
     }
+    host_image_confirm(s, addr, size);
 }
 
 static MemTxResult link_mem_read(void *opaque, uint64_t addr, void *buf,

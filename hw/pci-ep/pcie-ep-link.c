@@ -178,16 +178,21 @@ static void link_fail(PCIeEPLink *link, const char *why);
  * to the socket, without blocking: no thread waits on a full socket, so
  * no number of vCPUs on either end can make the two processes wait on
  * each other.  The queue is bounded.  A vCPU's memory write waits for
- * room, up to the link's timeout (wait_for_room()); a memory write that
- * still does not fit is dropped (counted in tx_dropped); a request that
- * does not fit fails at its deadline; any other message that does not
- * fit takes the link down.  So does a peer that reads nothing for the
- * link's timeout.
+ * room while the queue is long, up to the link's timeout, as a CPU's
+ * posted writes wait for flow-control credits (wait_for_room()).  What
+ * does not fit at all is dropped (counted in tx_dropped) and takes the
+ * link down, as the ends then disagree; a read that was not queued fails
+ * at its deadline.  A peer that reads nothing for the link's timeout
+ * takes the link down too.
  */
 
-/* Bytes of memory writes the queue holds at most; and of anything */
+/*
+ * Past TXQ_POSTED_MAX bytes, a vCPU's memory write waits for room; past
+ * TXQ_MAX, nothing more is queued: what is dropped there takes the link
+ * down with it.
+ */
 #define TXQ_POSTED_MAX  (1 << 20)
-#define TXQ_MAX         (2 << 20)
+#define TXQ_MAX         (8 << 20)
 
 struct PCIeEPLinkTx {
     QSIMPLEQ_ENTRY(PCIeEPLinkTx) next;
@@ -207,12 +212,8 @@ static void tx_free(PCIeEPLinkTx *tx)
     g_free(tx);
 }
 
-/*
- * Only memory writes are dropped when the queue is full: losing a config
- * write, a link event or a config image would leave the two ends with
- * different views, so the link goes down instead.
- */
-static bool droppable(uint8_t type)
+/* Memory writes: a vCPU that sends one waits while the queue is long */
+static bool is_mem_write(uint8_t type)
 {
     return type == PCIE_EP_LINK_MEM_WR;
 }
@@ -322,7 +323,9 @@ static void tx_drain(void *opaque)
                 return;
             }
             if (n <= 0) {
-                return;         /* the socket failed: its close will come */
+                /* A close may never be reported (the peer shut its read side) */
+                link_fail(link, "the socket no longer takes writes");
+                return;
             }
             qatomic_set(&link->tx_blocked_since, 0);
             tx->sent += n;
@@ -419,7 +422,7 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
     bool queued = false, full = false;
 
     assert(nfds <= PCIE_EP_LINK_MAX_SHM);
-    if (droppable(type) && may_wait_for_room(link)) {
+    if (is_mem_write(type) && may_wait_for_room(link)) {
         wait_for_room(link, size);
     }
     qemu_mutex_lock(&link->send_lock);
@@ -427,11 +430,12 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
         (type != PCIE_EP_LINK_HELLO && !qatomic_read(&link->up))) {
         goto out;
     }
-    if (link->tx_bytes + size > (droppable(type) ? TXQ_POSTED_MAX : TXQ_MAX)) {
+    if (link->tx_bytes + size > TXQ_MAX) {
+        /* Lost: the ends no longer agree, so the link goes down. */
         link->tx_dropped++;
         trace_pcie_ep_link_tx_drop(link->name, msg_name[type], addr, len,
                                    link->tx_dropped);
-        full = !droppable(type);
+        full = true;
         goto out;
     }
     tx = g_malloc(sizeof(*tx) + size);
@@ -725,14 +729,14 @@ bool pcie_ep_link_revokes_pending(PCIeEPLink *link)
 }
 
 /*
- * Once the IOThread is stopping, a bottom half would never run (or would
+ * Once the IOThread has stopped, a bottom half would never run (or would
  * leak into its finalized context): run @fn here instead.  The link is
  * down by then, so it sends nothing.
  */
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque)
 {
-    if (qatomic_read(&link->stopping)) {
+    if (qatomic_read(&link->stopped)) {
         fn(opaque);
         return;
     }
@@ -1142,7 +1146,14 @@ static void link_closed(PCIeEPLink *link)
 {
     bool was_up = link_fail_waiters(link);
 
+    /*
+     * Under send_lock: nothing can be queued for the next connection
+     * before its HELLO (link_queue() checks open and up under it).
+     */
+    qemu_mutex_lock(&link->send_lock);
     qatomic_inc(&link->conn_gen);
+    qatomic_set(&link->open, false);
+    qemu_mutex_unlock(&link->send_lock);
     /* What was queued for that connection goes nowhere: drop it. */
     qemu_bh_schedule(link->tx_bh);
 
@@ -1192,6 +1203,7 @@ static void link_shutdown(Notifier *n, void *data)
     qatomic_set(&link->stopping, true);
     bql_unlock();
     iothread_stop(link->iothread);
+    qatomic_set(&link->stopped, true);
     bql_lock();
     link_fail_waiters(link);
 }
@@ -1291,6 +1303,7 @@ void pcie_ep_link_cleanup(PCIeEPLink *link)
     if (link->iothread) {
         iothread_stop(link->iothread);
     }
+    qatomic_set(&link->stopped, true);
     qemu_chr_fe_deinit(&link->chr, false);
     if (link->iothread) {
         tx_cleanup(link);

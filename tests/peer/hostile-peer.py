@@ -404,8 +404,8 @@ def case_requests_need_l0(c):
 
 
 def case_peer_stops_reading(c):
-    """A host that stops reading cannot hang the EP: its posted writes are
-    dropped once the output queue is full, and the link goes down."""
+    """A host that stops reading cannot hang the EP: the link goes down
+    (the peer read nothing, or the output queue filled) and the EP goes on."""
     c.peer.s.close()
     c.peer = Peer(c.sock, features=0, read=False)
     assert link_up(c.ep, c.peer), "link up"
@@ -425,7 +425,9 @@ def case_peer_stops_reading(c):
             break
         time.sleep(0.01)
     assert c.ep.readl(ELBI + 4) != 1, "the link went down"
-    assert "has read nothing for 500 ms" in c.stderr(), "EP says why"
+    err = c.stderr()
+    assert "has read nothing for 500 ms" in err or "output queue is full" in err, \
+        "EP says why"
     assert c.ep.alive(), "EP alive"
 
 
@@ -444,14 +446,15 @@ class FakeEP:
         self.srv.listen(1)
         self.cpls = {}
 
-    def accept(self):
+    def accept(self, image=None):
         self.srv.settimeout(10)
         self.s, _ = self.srv.accept()
         self.s.settimeout(5)
         self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, VERSION, 1, 0))
         # CFG_IMAGE: the IDs (the rest zero, nothing writable), then UP
-        image = struct.pack("<I", 0xb500104c) + bytes(1020)
-        self.send(CFG_IMAGE, 0, 3 * 1024, 0, image + bytes(2048))
+        if image is None:
+            image = struct.pack("<I", 0xb500104c) + bytes(1020) + bytes(2048)
+        self.send(CFG_IMAGE, 0, len(image), 0, image)
         # UP: BAR0 of 4 KiB (DBI2 mask, enable bit), nothing else
         masks = [0xfff] + [0] * 5
         self.send(UP, 0, 48, 0, struct.pack("<6I6I", *masks, *([0] * 6)))
@@ -794,6 +797,122 @@ def smp_host(qemu, tmp):
     return smp_phases_ok(phases, ("bar+ecam", "bar+port", "bar+bar"))
 
 
+def host_power_slot(q, on):
+    """The host's firmware: bus 1 behind the root port; slot power."""
+    q.writel(ecam(0, 1, 0x18), 0x00010100)
+    pos = q.readl(ecam(0, 1, 0x34)) & 0xff
+    while q.readl(ecam(0, 1, pos)) & 0xff != 0x10:
+        pos = (q.readl(ecam(0, 1, pos)) >> 8) & 0xff
+    for _ in range(300):
+        sta = q.readl(ecam(0, 1, pos + 0x18)) >> 16
+        if (sta & 0x40) if on else (sta & 0x1):
+            break
+        time.sleep(0.01)
+    sltctl = q.readl(ecam(0, 1, pos + 0x18)) & 0xffff
+    q.cmd(f"writew 0x{ecam(0, 1, pos + 0x1a):x} 0x9")     # events seen
+    new = (sltctl & ~0x7c0) | 0x100 if on else sltctl | 0x700
+    q.cmd(f"writew 0x{ecam(0, 1, pos + 0x18):x} 0x{new:x}")
+
+
+def host_lying_image(qemu, tmp):
+    """A fake EP's config image with a bit both writable and W1C and a
+    capability list that loops: the host neither aborts on a config write
+    nor hangs when the function goes (it did both)."""
+    sock = os.path.join(tmp, "lying-image.sock")
+    ep = FakeEP(sock)
+    log = open(os.path.join(tmp, "lying-image.log"), "w+")
+    host = subprocess.Popen(
+        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
+         "-M", "virt,gic-version=3", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
+         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
+         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+    q = EP.__new__(EP)
+    q.p = host
+    cfg, wm, w1c = bytearray(1024), bytearray(1024), bytearray(1024)
+    struct.pack_into("<I", cfg, 0, 0xb500104c)
+    cfg[0x06] = 0x10                        # Status: a capability list
+    cfg[0x34], cfg[0x40], cfg[0x41] = 0x40, 0x01, 0x40   # PM, next: itself
+    wm[0x3c], w1c[0x3c] = 0xff, 0x01
+    ok = False
+    try:
+        ep.accept(bytes(cfg + wm + w1c))
+        host_power_slot(q, True)
+        for _ in range(300):
+            if q.readl(ecam(1, 0, 0)) == 0xb500104c:
+                break
+            time.sleep(0.01)
+        q.cmd(f"writeb 0x{ecam(1, 0, 0x3c):x} 0x2a")
+        ep.send(DOWN, 0, 0, 0)
+        host_power_slot(q, False)           # the function goes
+        done = threading.Event()
+        threading.Thread(target=lambda: (q.readl(ecam(0, 1, 0)), done.set()),
+                         daemon=True).start()
+        ok = done.wait(10) and host.poll() is None
+    except (OSError, EOFError, socket.timeout):
+        ok = False
+    finally:
+        host.kill()
+        host.wait(10)
+        ep.srv.close()
+    return ok
+
+
+def config_copy_converges(qemu, tmp):
+    """The EP's driver and the host write the same config dword at once
+    (Interrupt Pin, Interrupt Line): the host's copy ends as the EP's (it
+    used to keep a stale dword when the host's write changed nothing)."""
+    sock = os.path.join(tmp, "converge.sock")
+    elog = open(os.path.join(tmp, "converge-ep.log"), "w+")
+    hlog = open(os.path.join(tmp, "converge-host.log"), "w+")
+    ep = EP(qemu, sock, elog, timeout_ms=2000)
+    host = subprocess.Popen(
+        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
+         "-M", "virt,gic-version=3", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
+         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
+         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=hlog, text=True)
+    q = EP.__new__(EP)
+    q.p = host
+    try:
+        for _ in range(300):
+            if ep.readl(ELBI + 4) == 0:
+                ep.writel(ELBI, 1)
+            if q.readl(ecam(0, 1, 0)) and ep.readl(ELBI + 4) == 1:
+                break
+            time.sleep(0.01)
+        host_power_slot(q, True)
+        for _ in range(300):
+            if q.readl(ecam(1, 0, 0)) & 0xffff == 0x16c3:
+                break
+            time.sleep(0.01)
+        # The EP holds its BQL (a long memset), then sets Interrupt Pin;
+        # meanwhile the host writes Interrupt Line, which changes nothing.
+        ep.writel(DBI + 0x8bc, 1)
+        batch = "".join(f"memset 0x40000000 0x8000000 0x{i:x}\n" for i in range(8))
+        batch += f"writeb 0x{DBI + 0x3d:x} 0x1\n"
+        ep.p.stdin.write(batch)
+        ep.p.stdin.flush()
+        time.sleep(0.15)
+        q.cmd(f"writeb 0x{ecam(1, 0, 0x3c):x} 0x0")
+        for _ in range(9):
+            ep.p.stdout.readline()
+        want = ep.readl(DBI + 0x3c)
+        for _ in range(300):
+            if q.readl(ecam(1, 0, 0x3c)) == want:
+                break
+            time.sleep(0.01)
+        return want == 0x100 and q.readl(ecam(1, 0, 0x3c)) == want
+    except (OSError, EOFError):
+        return False
+    finally:
+        host.kill()
+        host.wait(10)
+        ep.stop()
+
+
 def bad_timeouts_refused(qemu, tmp):
     """Both ends refuse a link-timeout-ms above INT_MAX ms at start-up
     (one used to abort QEMU at the first wait), under either name."""
@@ -814,7 +933,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 8}")
+    print(f"1..{len(CASES) + 10}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -857,6 +976,16 @@ def main():
         ok = host_reach_limited(qemu, tmp)
         print(f"{'ok' if ok else 'not ok'} {n + 2} host_reach: an EP's requests "
               f"reach host RAM, not the GIC CPU interface")
+        failed += not ok
+        n += 1
+        ok = config_copy_converges(qemu, tmp)
+        print(f"{'ok' if ok else 'not ok'} {n + 2} config_copy_converges: "
+              f"{config_copy_converges.__doc__.splitlines()[0]}")
+        failed += not ok
+        n += 1
+        ok = host_lying_image(qemu, tmp)
+        print(f"{'ok' if ok else 'not ok'} {n + 2} host_lying_image: "
+              f"{host_lying_image.__doc__.splitlines()[0]}")
         failed += not ok
         for i, (fn, name) in enumerate(((smp_ep, "smp_ep"),
                                         (smp_host, "smp_host"),

@@ -51,7 +51,11 @@ struct DWPCIeEPFunction {
     bool down;              /* the link went down: all ones from now on */
     PCIeEPLinkUp bars;      /* as the endpoint sent them at link-up */
     DWPCIeEPFunctionBar bar[PCI_NUM_REGIONS - 1];
-    /* Per dword: the port's count of config writes after our last one */
+    /*
+     * Per dword: we wrote it and the EP has not yet shown us it has seen
+     * that (pending), and the port's count of config writes after it.
+     */
+    bool pending[PCIE_EP_LINK_IMAGE_SIZE / 4];
     uint16_t written[PCIE_EP_LINK_IMAGE_SIZE / 4];
 };
 

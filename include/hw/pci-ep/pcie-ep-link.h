@@ -179,7 +179,8 @@ typedef struct PCIeEPLink {
 
     /* Stops the IOThread before QEMU tears the chardev down */
     Notifier shutdown;
-    bool stopping;      /* the IOThread runs no more bottom halves */
+    bool stopping;      /* the IOThread is being stopped */
+    bool stopped;       /* it has: it runs no more bottom halves */
 
     /* The receive state and the waiters (pcie-ep-link.c's own) */
     struct PCIeEPLinkPriv *p;
