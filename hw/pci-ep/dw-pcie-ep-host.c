@@ -220,27 +220,24 @@ static const MemoryRegionOps function_bar_ops = {
 static void function_register_bars(DWPCIeEPFunction *fn)
 {
     PCIDevice *pdev = PCI_DEVICE(fn);
+    uint32_t masks[PCIE_EP_LINK_NUM_BARS], types[PCIE_EP_LINK_NUM_BARS];
 
     for (int i = 0; i < PCIE_EP_LINK_NUM_BARS; i++) {
-        uint32_t mask = le32_to_cpu(fn->bars.bar_mask[i]);
-        uint32_t flags = le32_to_cpu(fn->bars.bar_flags[i]);
-        bool io = flags & PCI_BASE_ADDRESS_SPACE_IO;
-        bool is64 = !io && i < 5 && (flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
-                    PCI_BASE_ADDRESS_MEM_TYPE_64;
+        masks[i] = le32_to_cpu(fn->bars.bar_mask[i]);
+        types[i] = le32_to_cpu(fn->bars.bar_flags[i]);
+    }
+    for (int i = 0; i < PCIE_EP_LINK_NUM_BARS; i++) {
+        uint32_t flags = types[i];
         uint64_t size_mask;
+        bool io, is64;
         g_autofree char *name = NULL;
 
-        if (!(mask & PCIE_EP_LINK_BAR_ENABLE)) {
+        if (!pcie_ep_bar_decode(masks, types, i, &size_mask, &io, &is64)) {
             continue;
         }
         flags &= io ? PCI_BASE_ADDRESS_SPACE_IO :
                  PCI_BASE_ADDRESS_MEM_PREFETCH |
                  (is64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0);
-        size_mask = mask | (io ? 0x3 : 0xf);
-        if (is64) {
-            size_mask = deposit64(size_mask, 32, 32,
-                                  le32_to_cpu(fn->bars.bar_mask[i + 1]));
-        }
         /* The EP's guest writes the mask: it need not be a size - 1. */
         if (size_mask == UINT64_MAX || !is_power_of_2(size_mask + 1) ||
             (!is64 && size_mask > UINT32_MAX / 2)) {

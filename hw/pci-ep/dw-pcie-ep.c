@@ -490,11 +490,10 @@ static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
  */
 static uint64_t bar_size_mask(DWPCIeEPState *s, int bar)
 {
-    uint64_t mask = s->bar_mask[bar] | bar_flag_bits(s, bar);
+    uint64_t mask;
+    bool io, is64;
 
-    if (bar_is_64bit(s, bar) && bar + 1 < DW_PCIE_EP_NUM_BARS) {
-        mask = deposit64(mask, 32, 32, s->bar_mask[bar + 1]);
-    }
+    pcie_ep_bar_decode(s->bar_mask, s->bar_flags, bar, &mask, &io, &is64);
     return mask;
 }
 

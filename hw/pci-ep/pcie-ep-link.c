@@ -323,7 +323,7 @@ static void tx_drain(void *opaque)
                 return;
             }
             if (n <= 0) {
-                /* A close may never be reported (the peer shut its read side) */
+                /* A close may never come (the peer shut its read side) */
                 link_fail(link, "the socket no longer takes writes");
                 return;
             }

@@ -128,6 +128,28 @@ typedef struct QEMU_PACKED PCIeEPLinkUp {
 } PCIeEPLinkUp;
 
 /*
+ * What BAR @bar of these DBI2 masks and type bits (host-endian) decodes:
+ * the mask of its size (over both halves of a 64-bit BAR, with the type
+ * bits), whether it is I/O and 64-bit.  False for a disabled BAR; the
+ * upper half of a 64-bit BAR is the lower half's.  The one decoder both
+ * ends use: the EP for BAR decode, the host for the BARs it registers.
+ */
+static inline bool pcie_ep_bar_decode(const uint32_t *mask,
+                                      const uint32_t *flags, int bar,
+                                      uint64_t *size_mask, bool *io,
+                                      bool *is64)
+{
+    *io = flags[bar] & 0x1;     /* PCI_BASE_ADDRESS_SPACE_IO */
+    *is64 = !*io && bar + 1 < PCIE_EP_LINK_NUM_BARS &&
+            (flags[bar] & 0x6) == 0x4;      /* PCI_BASE_ADDRESS_MEM_TYPE_64 */
+    *size_mask = mask[bar] | (*io ? 0x3 : 0xf);
+    if (*is64) {
+        *size_mask |= (uint64_t)mask[bar + 1] << 32;
+    }
+    return mask[bar] & PCIE_EP_LINK_BAR_ENABLE;
+}
+
+/*
  * CFG_IMAGE (EP to host, posted): bytes [addr, addr + n) of the function's
  * config space as the host sees it, then their write and write-1-to-clear
  * masks; len = 3 * n.  The tag counts the host's CFG_WRs the image has
