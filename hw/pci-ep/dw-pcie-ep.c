@@ -8,6 +8,10 @@
  *    legacy viewport in DBI with atu-viewport=on;
  *  - addr_space: the outbound window that the iATU maps onto the link.
  *
+ * The function's configuration space behind DBI and DBI2 is
+ * dw-pcie-ep-config.c; here are the register spaces, the link state, the
+ * data path and the device.
+ *
  * Copyright (c) 2026 The pciep-lab authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -30,8 +34,8 @@
 #include "hw/core/sysbus-fdt.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
-#include "hw/pci-ep/dw-pcie-ep.h"
 #include "hw/pci-ep/dw-pcie-ep-fdt.h"
+#include "dw-pcie-ep-internal.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
 
@@ -39,223 +43,7 @@
 #define DW_PCIE_EP_DEFAULT_VENDOR_ID  0x16c3
 #define DW_PCIE_EP_DEFAULT_DEVICE_ID  0xabcd
 
-/* The viewport reads as all ones when the iATU is unrolled. */
-#define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
-
 #define BAR_REG(bar)  (PCI_BASE_ADDRESS_0 + 4 * (bar))
-
-/*
- * Configuration space layout and masks
- */
-
-static void set_ro(DWPCIeEPState *s, hwaddr addr, unsigned size,
-                   uint32_t val)
-{
-    stn_le_p(&s->config[addr], size, val);
-    stn_le_p(&s->romask[addr], size, MAKE_64BIT_MASK(0, 8 * size));
-}
-
-static void set_rw(DWPCIeEPState *s, hwaddr addr, unsigned size,
-                   uint32_t val, uint32_t wmask)
-{
-    stn_le_p(&s->config[addr], size, val);
-    stn_le_p(&s->wmask[addr], size, wmask);
-}
-
-static void add_cap(DWPCIeEPState *s, hwaddr at, uint8_t id, uint8_t next)
-{
-    s->config[at] = id;
-    s->config[at + 1] = next;
-}
-
-static void add_ext_cap(DWPCIeEPState *s, hwaddr at, uint16_t id,
-                        uint8_t version, uint16_t next)
-{
-    pci_set_long(&s->config[at], id | version << 16 | (uint32_t)next << 20);
-}
-
-static void init_header(DWPCIeEPState *s)
-{
-    /* IDs, class and subsystem are read-only from the link side. */
-    set_ro(s, PCI_VENDOR_ID, 2, s->vendor_id);
-    set_ro(s, PCI_DEVICE_ID, 2, s->device_id);
-    set_ro(s, PCI_CLASS_REVISION, 4, PCI_CLASS_OTHERS << 24);
-    set_ro(s, PCI_SUBSYSTEM_VENDOR_ID, 2, 0);
-    set_ro(s, PCI_SUBSYSTEM_ID, 2, 0);
-    set_ro(s, PCI_INTERRUPT_PIN, 1, 0);
-    /* The header type is 0 even for the local CPU: EP mode. */
-    s->config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
-    set_rw(s, PCI_COMMAND, 2, 0, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
-           PCI_COMMAND_MASTER | PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
-           PCI_COMMAND_INTX_DISABLE);
-    pci_set_word(&s->config[PCI_STATUS], PCI_STATUS_CAP_LIST);
-    pci_set_word(&s->w1cmask[PCI_STATUS], PCI_STATUS_PARITY |
-                 PCI_STATUS_SIG_TARGET_ABORT | PCI_STATUS_REC_TARGET_ABORT |
-                 PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_SIG_SYSTEM_ERROR |
-                 PCI_STATUS_DETECTED_PARITY);
-    set_rw(s, PCI_CACHE_LINE_SIZE, 1, 0, 0xff);
-    set_rw(s, PCI_INTERRUPT_LINE, 1, 0, 0xff);
-    s->config[PCI_CAPABILITY_LIST] = DW_PCIE_EP_PM_CAP;
-}
-
-static void init_pm_cap(DWPCIeEPState *s)
-{
-    add_cap(s, DW_PCIE_EP_PM_CAP, PCI_CAP_ID_PM, DW_PCIE_EP_MSI_CAP);
-    set_ro(s, DW_PCIE_EP_PM_CAP + PCI_PM_PMC, 2, 0x0003); /* version 3 */
-    set_rw(s, DW_PCIE_EP_PM_CAP + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET,
-           PCI_PM_CTRL_STATE_MASK);
-}
-
-/*
- * MSI: 64-bit, without per-vector masking.  Multiple Message Capable is
- * set by the endpoint's driver (under DBI_RO_WR_EN), Enable and Multiple
- * Message Enable by the host.
- */
-static void init_msi_cap(DWPCIeEPState *s)
-{
-    hwaddr msi = DW_PCIE_EP_MSI_CAP;
-
-    add_cap(s, msi, PCI_CAP_ID_MSI, DW_PCIE_EP_PCIE_CAP);
-    pci_set_word(&s->config[msi + PCI_MSI_FLAGS], PCI_MSI_FLAGS_64BIT);
-    pci_set_word(&s->wmask[msi + PCI_MSI_FLAGS],
-                 PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
-    pci_set_word(&s->romask[msi + PCI_MSI_FLAGS], PCI_MSI_FLAGS_QMASK);
-    set_rw(s, msi + PCI_MSI_ADDRESS_LO, 4, 0, 0xfffffffc);
-    set_rw(s, msi + PCI_MSI_ADDRESS_HI, 4, 0, 0xffffffff);
-    set_rw(s, msi + PCI_MSI_DATA_64, 2, 0, 0xffff);
-}
-
-static void init_pcie_cap(DWPCIeEPState *s)
-{
-    hwaddr cap = DW_PCIE_EP_PCIE_CAP;
-    uint32_t speeds = MAKE_64BIT_MASK(1, s->max_link_speed);
-
-    add_cap(s, cap, PCI_CAP_ID_EXP, DW_PCIE_EP_MSIX_CAP);
-    set_ro(s, cap + PCI_EXP_FLAGS, 2,
-           PCI_EXP_FLAGS_VER2 | PCI_EXP_TYPE_ENDPOINT << 4);
-    set_ro(s, cap + PCI_EXP_DEVCAP, 4, PCI_EXP_DEVCAP_RBER | 0x1);
-    set_rw(s, cap + PCI_EXP_DEVCTL, 2,
-           PCI_EXP_DEVCTL_RELAX_EN | PCI_EXP_DEVCTL_NOSNOOP_EN | 0x2000,
-           0x7fff);
-    pci_set_word(&s->w1cmask[cap + PCI_EXP_DEVSTA], 0x000f);
-    set_ro(s, cap + PCI_EXP_LNKCAP, 4,
-           s->max_link_speed | s->num_lanes << 4);
-    set_rw(s, cap + PCI_EXP_LNKCTL, 2, 0, 0x0fcb);
-    set_ro(s, cap + PCI_EXP_DEVCAP2, 4, PCI_EXP_DEVCAP2_COMP_TMOUT_DIS | 0xf);
-    set_rw(s, cap + PCI_EXP_DEVCTL2, 2, 0, 0x001f);
-    set_ro(s, cap + PCI_EXP_LNKCAP2, 4, speeds);
-    set_rw(s, cap + PCI_EXP_LNKCTL2, 2, s->max_link_speed, 0x07ff);
-}
-
-/* MSI-X: table size and locations are set by the endpoint's driver. */
-static void init_msix_cap(DWPCIeEPState *s)
-{
-    hwaddr msix = DW_PCIE_EP_MSIX_CAP;
-
-    add_cap(s, msix, PCI_CAP_ID_MSIX, 0);
-    pci_set_word(&s->wmask[msix + PCI_MSIX_FLAGS],
-                 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
-    pci_set_word(&s->romask[msix + PCI_MSIX_FLAGS], PCI_MSIX_FLAGS_QSIZE);
-    set_ro(s, msix + PCI_MSIX_TABLE, 4, 0);
-    set_ro(s, msix + PCI_MSIX_PBA, 4, 0);
-}
-
-/*
- * PTM: the controller's PTM capability is shared with RC mode, so it
- * claims responder and root capability at reset; Linux clears those
- * bits for an endpoint (under DBI_RO_WR_EN).
- */
-static void init_ptm_cap(DWPCIeEPState *s)
-{
-    hwaddr ptm = DW_PCIE_EP_PTM_CAP;
-
-    add_ext_cap(s, ptm, PCI_EXT_CAP_ID_PTM, 1, 0);
-    set_ro(s, ptm + PCI_PTM_CAP, 4, PCI_PTM_CAP_REQ | PCI_PTM_CAP_RES |
-           PCI_PTM_CAP_ROOT | 0x0a << 8);
-    set_rw(s, ptm + PCI_PTM_CTRL, 4, 0, PCI_PTM_CTRL_ENABLE |
-           PCI_PTM_CTRL_ROOT | PCI_PTM_GRANULARITY_MASK);
-}
-
-/*
- * "5.40a" -> 0x3534302a: the three digits in ASCII followed by '*', the
- * encoding of the VERSION_NUMBER register that Linux compares against.
- */
-static bool parse_ip_version(const char *str, uint32_t *val)
-{
-    if (strlen(str) != 5 || !g_ascii_isdigit(str[0]) || str[1] != '.' ||
-        !g_ascii_isdigit(str[2]) || !g_ascii_isdigit(str[3]) ||
-        !g_ascii_islower(str[4])) {
-        return false;
-    }
-    *val = (uint32_t)str[0] << 24 | (uint32_t)str[2] << 16 |
-           (uint32_t)str[3] << 8 | '*';
-    return true;
-}
-
-static uint32_t link_mode_bits(uint8_t lanes)
-{
-    return (1u << ctz32(lanes) << 1) - 1;   /* x1 1, x2 3, x4 7, ... */
-}
-
-static void init_port_logic(DWPCIeEPState *s)
-{
-    uint32_t version = 0;
-
-    set_rw(s, A_PORT_ACK_LATENCY, 4, 0, 0xffffffff);
-    set_rw(s, A_PORT_VENDOR_DLLP, 4, 0, 0xffffffff);
-    set_rw(s, A_PORT_FORCE, 4, 0, 0x00ffffff);
-    set_rw(s, A_PORT_AFR, 4, 0x1b1b00, 0x3fffffff);
-    set_rw(s, A_PORT_LINK_CONTROL, 4,
-           R_PORT_LINK_CONTROL_DLL_LINK_EN_MASK |
-           link_mode_bits(s->num_lanes) << R_PORT_LINK_CONTROL_LINK_MODE_SHIFT,
-           0x003f00ff);
-    set_rw(s, A_PORT_LANE_SKEW, 4, 0, 0xffffffff);
-    set_rw(s, A_PORT_TIMER_CTRL, 4, 0, 0xffffffff);
-    set_rw(s, A_PORT_SYMBOL_TIMER, 4, 0, 0xffffffff);
-    set_rw(s, A_LINK_WIDTH_SPEED_CONTROL, 4,
-           0x2c | s->num_lanes << R_LINK_WIDTH_SPEED_CONTROL_NUM_LANES_SHIFT,
-           0x000f1fff);
-    set_rw(s, A_PIPE_LOOPBACK_CONTROL, 4, 0,
-           R_PIPE_LOOPBACK_CONTROL_PIPE_LOOPBACK_MASK);
-    set_rw(s, A_MISC_CONTROL_1, 4, 0, R_MISC_CONTROL_1_DBI_RO_WR_EN_MASK);
-    parse_ip_version(s->ip_version, &version);
-    pci_set_long(&s->config[A_VERSION_NUMBER], version);
-    pci_set_long(&s->config[A_VERSION_TYPE], 0x67612a2a); /* "ga**" */
-    /*
-     * Without a legacy eDMA, its viewport control reads as all ones:
-     * Linux then looks for an unrolled eDMA only.
-     */
-    pci_set_long(&s->config[A_DMA_VIEWPORT_CTRL], 0xffffffff);
-    if (!s->atu_viewport_mode) {
-        pci_set_long(&s->config[A_ATU_VIEWPORT], DW_PCIE_EP_ATU_UNROLLED);
-    }
-    set_rw(s, A_PL_CHK_REG_CONTROL_STATUS, 4, 0, 0x3);
-}
-
-static void update_link_status(DWPCIeEPState *s);
-static void host_image_sync(DWPCIeEPState *s, bool all);
-
-static void init_config(DWPCIeEPState *s)
-{
-    memset(s->config, 0, sizeof(s->config));
-    memset(s->wmask, 0, sizeof(s->wmask));
-    memset(s->w1cmask, 0, sizeof(s->w1cmask));
-    memset(s->romask, 0, sizeof(s->romask));
-    memset(s->bar_mask, 0, sizeof(s->bar_mask));
-    memset(s->bar_addr, 0, sizeof(s->bar_addr));
-    memset(s->bar_flags, 0, sizeof(s->bar_flags));
-    s->rom_mask = 0;
-
-    init_header(s);
-    init_pm_cap(s);
-    init_msi_cap(s);
-    init_pcie_cap(s);
-    init_msix_cap(s);
-    init_ptm_cap(s);
-    init_port_logic(s);
-    update_link_status(s);
-    memcpy(s->config_reset, s->config, sizeof(s->config_reset));
-}
 
 /*
  * Link state
@@ -276,29 +64,6 @@ DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s)
         return DW_PCIE_EP_LINK_UP;
     }
     return DW_PCIE_EP_LINK_DOWN;
-}
-
-/* LTSSM, link-up and the PCIe Link Status follow the link state. */
-static void update_link_status(DWPCIeEPState *s)
-{
-    DWPCIeEPLinkState state = dw_pcie_ep_link_state(s);
-    hwaddr cap = DW_PCIE_EP_PCIE_CAP;
-    uint32_t ltssm = DW_LTSSM_DETECT_QUIET, debug1 = 0;
-    uint16_t lnksta = PCI_EXP_LNKSTA_SLC;
-
-    if (state != DW_PCIE_EP_LINK_DOWN) {
-        uint16_t tls = pci_get_word(&s->config[cap + PCI_EXP_LNKCTL2]) &
-                       PCI_EXP_LNKCTL2_TLS;
-
-        ltssm = state == DW_PCIE_EP_LINK_UP ? DW_LTSSM_L0
-                                            : DW_LTSSM_LPBK_ACTIVE;
-        debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
-        lnksta |= MIN(MAX(tls, 1), s->max_link_speed) |
-                  s->num_lanes << PCI_EXP_LNKSTA_NLW_SHIFT;
-    }
-    pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
-    pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
-    pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
 }
 
 /*
@@ -330,7 +95,7 @@ static void link_notify_bh(void *opaque)
      */
     if (now == DW_PCIE_EP_LINK_UP && (s->link_sent != DW_PCIE_EP_LINK_UP ||
                                       memcmp(&up, &s->up_sent, sizeof(up)))) {
-        host_image_sync(s, true);
+        dw_pcie_ep_host_image_sync(s, true);
         pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, &up, sizeof(up));
         s->up_sent = up;
     } else if (now != DW_PCIE_EP_LINK_UP &&
@@ -340,32 +105,8 @@ static void link_notify_bh(void *opaque)
     s->link_sent = now;
 }
 
-/*
- * Link down (or a hot reset): the function's non-sticky registers go back
- * to their reset values, as Linux's dw_pcie_ep_linkdown() expects.  Here
- * those are the bits the host may write (Command, Status, the BARs'
- * addresses, the MSI and MSI-X controls and messages, the PCIe control
- * registers, ...); what the EP's driver programmed through DBI (IDs,
- * class, capabilities, DBI2 masks) stays.
- */
-static void reset_non_sticky(DWPCIeEPState *s)
-{
-    for (unsigned i = 0; i < PCIE_EP_LINK_IMAGE_SIZE; i++) {
-        uint8_t host = s->wmask[i] | s->w1cmask[i];
-
-        /* Link Control 2 is sticky (RWS), and where max-link-speed is */
-        if (range_covers_byte(DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2, i)) {
-            continue;
-        }
-        s->config[i] = (s->config[i] & ~host) | (s->config_reset[i] & host);
-    }
-    memset(s->bar_addr, 0, sizeof(s->bar_addr));
-    update_link_status(s);
-    trace_dw_pcie_ep_reset_non_sticky();
-}
-
 /* The BARs' sizes or flags changed: the host may need to hear of it. */
-static void bars_changed(DWPCIeEPState *s)
+void dw_pcie_ep_bars_changed(DWPCIeEPState *s)
 {
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
@@ -379,7 +120,7 @@ static void bars_changed(DWPCIeEPState *s)
  * one made on the host's behalf (its CFG_WR) needs no wait, as the host
  * drops its mappings before it sends such a write.
  */
-static void inbound_changed(DWPCIeEPState *s, bool can_wait)
+void dw_pcie_ep_inbound_changed(DWPCIeEPState *s, bool can_wait)
 {
     pcie_ep_fastpath_revoke(&s->link, can_wait);
 }
@@ -393,15 +134,15 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
 {
     DWPCIeEPLinkState now = dw_pcie_ep_link_state(s);
 
-    update_link_status(s);
-    host_image_sync(s, false);
+    dw_pcie_ep_update_link_status(s);
+    dw_pcie_ep_host_image_sync(s, false);
     if (now == s->link_state) {
         return;
     }
     if (s->link_state == DW_PCIE_EP_LINK_UP) {
-        inbound_changed(s, can_wait);
+        dw_pcie_ep_inbound_changed(s, can_wait);
         outbound_changed(s);
-        reset_non_sticky(s);
+        dw_pcie_ep_reset_non_sticky(s);
     }
     s->link_state = now;
     trace_dw_pcie_ep_link_state(now);
@@ -410,137 +151,9 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
     }
 }
 
-static void link_state_changed(DWPCIeEPState *s)
+void dw_pcie_ep_link_state_changed(DWPCIeEPState *s)
 {
     link_state_set(s, true);
-}
-
-/*
- * BARs: DBI2 masks decide the sizes, the BAR registers the addresses
- */
-
-static bool bar_is_64bit(DWPCIeEPState *s, int bar)
-{
-    return (s->bar_flags[bar] & (PCI_BASE_ADDRESS_SPACE_IO |
-                                 PCI_BASE_ADDRESS_MEM_TYPE_MASK)) ==
-           PCI_BASE_ADDRESS_MEM_TYPE_64;
-}
-
-/* The local CPU may write the fields that are read-only to the host. */
-static bool dbi_ro_writable(DWPCIeEPState *s)
-{
-    return FIELD_EX32(pci_get_long(&s->config[A_MISC_CONTROL_1]),
-                      MISC_CONTROL_1, DBI_RO_WR_EN);
-}
-
-/* BAR @bar is the upper half of the 64-bit BAR below it */
-static bool bar_is_upper_half(DWPCIeEPState *s, int bar)
-{
-    return bar > 0 && bar_is_64bit(s, bar - 1) &&
-           (s->bar_mask[bar - 1] & DW_PCIE_EP_BAR_MASK_ENABLE);
-}
-
-static uint32_t bar_flag_bits(DWPCIeEPState *s, int bar)
-{
-    return s->bar_flags[bar] & PCI_BASE_ADDRESS_SPACE_IO ? 0x3 : 0xf;
-}
-
-/* The bits of BAR register @bar that the host may write */
-static uint32_t bar_writable_bits(DWPCIeEPState *s, int bar)
-{
-    if (bar_is_upper_half(s, bar)) {
-        return ~s->bar_mask[bar];
-    }
-    if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
-        return 0;
-    }
-    return ~(s->bar_mask[bar] | bar_flag_bits(s, bar));
-}
-
-static uint32_t bar_read(DWPCIeEPState *s, int bar)
-{
-    if (bar_is_upper_half(s, bar)) {
-        return s->bar_addr[bar] & bar_writable_bits(s, bar);
-    }
-    if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
-        return 0;   /* a disabled BAR is not implemented */
-    }
-    return (s->bar_addr[bar] & bar_writable_bits(s, bar)) |
-           (s->bar_flags[bar] & bar_flag_bits(s, bar));
-}
-
-/*
- * The address bits follow the mask; the type bits are read-only from the
- * link and written by the local CPU under DBI_RO_WR_EN.
- */
-static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
-{
-    bool ro_writable = local && dbi_ro_writable(s);
-
-    if (ro_writable && !bar_is_upper_half(s, bar)) {
-        s->bar_flags[bar] = val & 0xf;
-    }
-    s->bar_addr[bar] = val & bar_writable_bits(s, bar);
-    trace_dw_pcie_ep_bar_write(bar, val, bar_read(s, bar));
-}
-
-/*
- * The DBI2 mask holds size - 1, over both halves of a 64-bit BAR.  Kept
- * as size - 1: an all-ones 64-bit mask has no size that fits.
- */
-static uint64_t bar_size_mask(DWPCIeEPState *s, int bar)
-{
-    uint64_t mask;
-    bool io, is64;
-
-    pcie_ep_bar_decode(s->bar_mask, s->bar_flags, bar, &mask, &io, &is64);
-    return mask;
-}
-
-static uint64_t bar_base(DWPCIeEPState *s, int bar)
-{
-    uint64_t base = bar_read(s, bar) & ~(uint64_t)bar_flag_bits(s, bar);
-
-    if (bar_is_64bit(s, bar) && bar + 1 < DW_PCIE_EP_NUM_BARS) {
-        base = deposit64(base, 32, 32, bar_read(s, bar + 1));
-    }
-    return base;
-}
-
-/* Which enabled memory BAR decodes @pci_addr, if any */
-static bool bar_decode(DWPCIeEPState *s, uint64_t pci_addr, DWiATUBarHit *hit)
-{
-    if (!(pci_get_word(&s->config[PCI_COMMAND]) & PCI_COMMAND_MEMORY)) {
-        return false;
-    }
-    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
-        uint64_t base, mask;
-
-        if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE) ||
-            bar_is_upper_half(s, bar) ||
-            (s->bar_flags[bar] & PCI_BASE_ADDRESS_SPACE_IO)) {
-            continue;
-        }
-        base = bar_base(s, bar);
-        mask = bar_size_mask(s, bar);
-        /* A BAR at PCI address 0 decodes there too, as on hardware */
-        if (pci_addr >= base && pci_addr - base <= mask) {
-            *hit = (DWiATUBarHit) {
-                .func = 0, .bar = bar, .bar_base = base, .bar_mask = mask,
-            };
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * Configuration space access, from the local CPU (DBI) or the host
- */
-
-static bool is_bar_reg(hwaddr addr)
-{
-    return addr >= PCI_BASE_ADDRESS_0 && addr < PCI_CARDBUS_CIS;
 }
 
 static bool is_viewport_reg(DWPCIeEPState *s, hwaddr addr)
@@ -552,7 +165,7 @@ static bool is_viewport_reg(DWPCIeEPState *s, hwaddr addr)
 static void iatu_changed(DWPCIeEPState *s, DWiATUDir dir)
 {
     if (dir == DW_IATU_INBOUND) {
-        inbound_changed(s, true);
+        dw_pcie_ep_inbound_changed(s, true);
     } else {
         outbound_changed(s);
     }
@@ -595,182 +208,6 @@ static void viewport_write(DWPCIeEPState *s, hwaddr addr, uint32_t val)
     iatu_changed(s, viewport_dir(s));
 }
 
-static uint32_t config_read(DWPCIeEPState *s, hwaddr addr, unsigned size)
-{
-    if (is_bar_reg(addr)) {
-        int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
-
-        return extract32(bar_read(s, bar), (addr & 3) * 8, size * 8);
-    }
-    return ldn_le_p(&s->config[addr], size);
-}
-
-static void config_write_bytes(DWPCIeEPState *s, hwaddr addr, uint32_t val,
-                               unsigned size, bool ro_writable)
-{
-    for (unsigned i = 0; i < size; i++, val >>= 8) {
-        uint8_t wmask = s->wmask[addr + i];
-        uint8_t w1c = s->w1cmask[addr + i];
-
-        if (ro_writable) {
-            wmask |= s->romask[addr + i];
-        }
-        s->config[addr + i] = (s->config[addr + i] & ~wmask) | (val & wmask);
-        s->config[addr + i] &= ~(val & w1c);
-    }
-}
-
-/*
- * The host's copy of our configuration space
- *
- * The host answers its config reads from a copy, so that none of them
- * waits on the link (and so on another VM).  After every change of what
- * the host sees, the dwords that changed go to it in CFG_IMAGE messages;
- * a full copy goes before every UP.  Each says how many of the host's
- * config writes it has seen, so that the host keeps its own newer ones.
- */
-static void host_image_view(DWPCIeEPState *s, uint8_t *view)
-{
-    memcpy(view, s->config, PCIE_EP_LINK_IMAGE_SIZE);
-    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
-        stl_le_p(view + PCI_BASE_ADDRESS_0 + 4 * bar, bar_read(s, bar));
-    }
-}
-
-static bool host_image_changed(DWPCIeEPState *s, const uint8_t *view,
-                               unsigned off)
-{
-    return memcmp(view + off, s->image_sent[0] + off, 4) ||
-           memcmp(s->wmask + off, s->image_sent[1] + off, 4) ||
-           memcmp(s->w1cmask + off, s->image_sent[2] + off, 4);
-}
-
-static void host_image_send(DWPCIeEPState *s, const uint8_t *view,
-                            unsigned off, unsigned n)
-{
-    const uint8_t *part[3] = { view, s->wmask, s->w1cmask };
-    uint8_t msg[3 * PCIE_EP_LINK_IMAGE_CHUNK];
-
-    for (int i = 0; i < 3; i++) {
-        memcpy(msg + i * n, part[i] + off, n);
-        memcpy(s->image_sent[i] + off, part[i] + off, n);
-    }
-    pcie_ep_link_send_image(&s->link, s->host_cfg_writes, off, msg, 3 * n);
-}
-
-/*
- * The dwords a host CFG_WR touched, changed or not: the image that has
- * seen the write must reach the host, which holds its own value of them
- * until then.
- */
-static void host_image_confirm(DWPCIeEPState *s, hwaddr addr, unsigned size)
-{
-    uint8_t view[PCIE_EP_LINK_IMAGE_SIZE];
-    unsigned off = addr & ~3, end = MIN(addr + size, PCIE_EP_LINK_IMAGE_SIZE);
-
-    if (!pcie_ep_link_is_up(&s->link) || off >= end) {
-        return;
-    }
-    host_image_view(s, view);
-    host_image_send(s, view, off, ROUND_UP(end, 4) - off);
-}
-
-/* Send the host what changed of its view; everything with @all. */
-static void host_image_sync(DWPCIeEPState *s, bool all)
-{
-    uint8_t view[PCIE_EP_LINK_IMAGE_SIZE];
-    unsigned off = 0, end;
-
-    if (!pcie_ep_link_is_up(&s->link)) {
-        return;     /* a new connection gets all of it before UP */
-    }
-    host_image_view(s, view);
-    while (off < PCIE_EP_LINK_IMAGE_SIZE) {
-        if (!all && !host_image_changed(s, view, off)) {
-            off += 4;
-            continue;
-        }
-        end = off + 4;
-        while (end < PCIE_EP_LINK_IMAGE_SIZE &&
-               end - off < PCIE_EP_LINK_IMAGE_CHUNK &&
-               (all || host_image_changed(s, view, end))) {
-            end += 4;
-        }
-        host_image_send(s, view, off, end - off);
-        off = end;
-    }
-}
-
-static void config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
-                         unsigned size, bool local)
-{
-    bool ro_writable = local && dbi_ro_writable(s);
-
-    if (is_bar_reg(addr)) {
-        int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
-        uint32_t old = bar_read(s, bar);
-        unsigned shift = (addr & 3) * 8;
-
-        bar_write(s, bar, deposit32(old, shift, size * 8, val), local);
-        if (local) {
-            inbound_changed(s, true);
-            bars_changed(s);
-        }
-        host_image_sync(s, false);
-        return;
-    }
-    config_write_bytes(s, addr, val, size, ro_writable);
-    if (local && ranges_overlap(addr, size, PCI_COMMAND, 1)) {
-        inbound_changed(s, true);
-    }
-    if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
-        ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
-        ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
-        link_state_changed(s);
-    }
-    host_image_sync(s, false);
-}
-
-/*
- * The host sees the function's configuration space, not port logic, in
- * naturally aligned accesses of 1, 2 or 4 bytes.
- */
-static bool host_config_access_ok(hwaddr addr, unsigned size)
-{
-    return (size == 1 || size == 2 || size == 4) && !(addr & (size - 1)) &&
-           addr + size <= A_PORT_ACK_LATENCY;
-}
-
-uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
-                                     unsigned size)
-{
-    uint32_t val = 0;
-
-    if (host_config_access_ok(addr, size)) {
-        val = config_read(s, addr, size);
-    }
-    trace_dw_pcie_ep_host_config_read(addr, size, val);
-    return val;
-}
-
-void dw_pcie_ep_host_config_write(DWPCIeEPState *s, hwaddr addr,
-                                  uint32_t val, unsigned size)
-{
-    trace_dw_pcie_ep_host_config_write(addr, size, val);
-    if (!host_config_access_ok(addr, size)) {
-        return;
-    }
-    config_write(s, addr, val, size, false);
-    /*
-     * The host dropped what it mapped before it sent this; a MAP_RD it
-     * sent meanwhile was answered from the old decode, and this REVOKE,
-     * behind that answer on the stream, takes it back.
-     */
-    if (is_bar_reg(addr) || ranges_overlap(addr, size, PCI_COMMAND, 1)) {
-        inbound_changed(s, false);
-    }
-}
-
 /*
  * DBI and DBI2
  */
@@ -783,7 +220,7 @@ static uint64_t dbi_read(void *opaque, hwaddr addr, unsigned size)
     if (is_viewport_reg(s, addr)) {
         val = size == 4 ? viewport_read(s, addr) : 0;
     } else {
-        val = config_read(s, addr, size);
+        val = dw_pcie_ep_config_read(s, addr, size);
     }
     trace_dw_pcie_ep_dbi_read(addr, size, val);
     return val;
@@ -804,7 +241,7 @@ static void dbi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
         viewport_write(s, addr, val);
         return;
     }
-    config_write(s, addr, val, size, true);
+    dw_pcie_ep_config_write(s, addr, val, size, true);
 }
 
 static const MemoryRegionOps dbi_ops = {
@@ -819,7 +256,7 @@ static const MemoryRegionOps dbi_ops = {
 
 static uint32_t *dbi2_reg(DWPCIeEPState *s, hwaddr addr)
 {
-    if (is_bar_reg(addr)) {
+    if (dw_pcie_ep_is_bar_reg(addr)) {
         return &s->bar_mask[(addr - PCI_BASE_ADDRESS_0) / 4];
     }
     if (addr == DW_PCIE_EP_DBI2_ROM) {
@@ -852,7 +289,7 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
                       " is not modelled\n", TYPE_DW_PCIE_EP, addr);
         return;
     }
-    if (is_bar_reg(addr)) {
+    if (dw_pcie_ep_is_bar_reg(addr)) {
         int bar = (addr - PCI_BASE_ADDRESS_0) / 4;
 
         /*
@@ -860,20 +297,20 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
          * upper half's mask and address would otherwise make a stale
          * 32-bit BAR of it.
          */
-        if (bar < DW_PCIE_EP_NUM_BARS - 1 && bar_is_64bit(s, bar) &&
+        if (bar < DW_PCIE_EP_NUM_BARS - 1 && dw_pcie_ep_bar_is_64bit(s, bar) &&
             (*reg & DW_PCIE_EP_BAR_MASK_ENABLE) &&
             !(val & DW_PCIE_EP_BAR_MASK_ENABLE)) {
             s->bar_mask[bar + 1] = 0;
             s->bar_addr[bar + 1] = 0;
         }
         *reg = val;
-        s->bar_addr[bar] &= bar_writable_bits(s, bar);
-        inbound_changed(s, true);
+        s->bar_addr[bar] &= dw_pcie_ep_bar_writable_bits(s, bar);
+        dw_pcie_ep_inbound_changed(s, true);
     } else {
         *reg = val;
     }
-    bars_changed(s);
-    host_image_sync(s, false);
+    dw_pcie_ep_bars_changed(s);
+    dw_pcie_ep_host_image_sync(s, false);
 }
 
 static const MemoryRegionOps dbi2_ops = {
@@ -945,7 +382,7 @@ static void elbi_write(void *opaque, hwaddr addr, uint64_t val,
         return;
     }
     s->ltssm_enable = FIELD_EX32(val, APP_LTSSM_CONTROL, LTSSM_ENABLE);
-    link_state_changed(s);
+    dw_pcie_ep_link_state_changed(s);
 }
 
 static const MemoryRegionOps elbi_ops = {
@@ -978,7 +415,7 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
     DWiATUBarHit hit;
     DWiATUTranslation t;
 
-    if (!bar_decode(s, pci_addr, &hit)) {
+    if (!dw_pcie_ep_bar_decode(s, pci_addr, &hit)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
                       "address 0x%" PRIx64 " hits no enabled BAR: "
                       "unsupported request\n", TYPE_DW_PCIE_EP,
@@ -1199,7 +636,7 @@ static void link_cfg_write(void *opaque, uint32_t addr, uint32_t val,
     if (link_serves_host(s, "CFG_WR")) {
         dw_pcie_ep_host_config_write(s, addr, val, size);
     }
-    host_image_confirm(s, addr, size);
+    dw_pcie_ep_host_image_confirm(s, addr, size);
 }
 
 static MemTxResult link_mem_read(void *opaque, uint64_t addr, void *buf,
@@ -1243,7 +680,7 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
         if (pci < addr) {
             break;      /* wrapped */
         }
-        if (bar_decode(s, pci, &hit) &&
+        if (dw_pcie_ep_bar_decode(s, pci, &hit) &&
             dw_iatu_translate_inbound(&s->iatu, pci, &hit, &t)) {
             uint64_t in_bar = MIN(hit.bar_mask - (pci - hit.bar_base),
                                   UINT64_MAX - 1) + 1;
@@ -1261,8 +698,8 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
 
 /*
  * A hot reset from the host resets what a link down does (see
- * reset_non_sticky()); the link itself stays up, as the host's function
- * does.
+ * dw_pcie_ep_reset_non_sticky()); the link itself stays up, as the
+ * host's function does.
  */
 static void link_event(void *opaque, PCIeEPLinkMsgType event,
                        const void *payload, unsigned len)
@@ -1271,8 +708,8 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
 
     if (event == PCIE_EP_LINK_HOT_RESET) {
         trace_dw_pcie_ep_hot_reset();
-        reset_non_sticky(s);
-        host_image_sync(s, false);
+        dw_pcie_ep_reset_non_sticky(s);
+        dw_pcie_ep_host_image_sync(s, false);
     }
 }
 
@@ -1282,7 +719,7 @@ static void link_connected(void *opaque, bool connected)
 
     s->host_cfg_writes = 0;     /* counted per connection */
 
-    link_state_changed(s);
+    dw_pcie_ep_link_state_changed(s);
     /* Even with no change seen: it may have gone down and back up. */
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
@@ -1304,7 +741,7 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ltssm_enable = s->ltssm_enable_at_reset;
-    init_config(s);
+    dw_pcie_ep_init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
     outbound_changed(s);
@@ -1327,7 +764,7 @@ static bool check_properties(DWPCIeEPState *s, Error **errp)
 {
     uint32_t version;
 
-    if (!parse_ip_version(s->ip_version, &version)) {
+    if (!dw_pcie_ep_parse_ip_version(s->ip_version, &version)) {
         error_setg(errp, "ip-version '%s' is not of the form X.YZa, "
                    "e.g. 5.40a", s->ip_version);
         return false;
@@ -1443,7 +880,7 @@ static int dw_pcie_ep_post_load(void *opaque, int version_id)
     DWPCIeEPState *s = opaque;
 
     s->link_state = dw_pcie_ep_link_state(s);
-    update_link_status(s);
+    dw_pcie_ep_update_link_status(s);
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
     }

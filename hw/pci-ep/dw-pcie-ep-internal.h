@@ -1,0 +1,47 @@
+/*
+ * Synopsys DesignWare PCIe controller in endpoint mode: what the device
+ * (dw-pcie-ep.c) and its configuration space (dw-pcie-ep-config.c) share
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_PCI_EP_DW_PCIE_EP_INTERNAL_H
+#define HW_PCI_EP_DW_PCIE_EP_INTERNAL_H
+
+#include "hw/pci-ep/dw-pcie-ep.h"
+
+/* The viewport reads as all ones when the iATU is unrolled. */
+#define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
+
+/* dw-pcie-ep-config.c: layout, reset and link status */
+bool dw_pcie_ep_parse_ip_version(const char *str, uint32_t *val);
+void dw_pcie_ep_init_config(DWPCIeEPState *s);
+void dw_pcie_ep_update_link_status(DWPCIeEPState *s);
+void dw_pcie_ep_reset_non_sticky(DWPCIeEPState *s);
+
+/* dw-pcie-ep-config.c: BAR registers and decode */
+bool dw_pcie_ep_is_bar_reg(hwaddr addr);
+bool dw_pcie_ep_bar_is_64bit(DWPCIeEPState *s, int bar);
+uint32_t dw_pcie_ep_bar_writable_bits(DWPCIeEPState *s, int bar);
+bool dw_pcie_ep_bar_decode(DWPCIeEPState *s, uint64_t pci_addr,
+                           DWiATUBarHit *hit);
+
+/* dw-pcie-ep-config.c: accesses, from the local CPU or (!local) the host */
+uint32_t dw_pcie_ep_config_read(DWPCIeEPState *s, hwaddr addr,
+                                unsigned size);
+void dw_pcie_ep_config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
+                             unsigned size, bool local);
+
+/* dw-pcie-ep-config.c: the host's copy (CFG_IMAGE) */
+void dw_pcie_ep_host_image_sync(DWPCIeEPState *s, bool all);
+void dw_pcie_ep_host_image_confirm(DWPCIeEPState *s, hwaddr addr,
+                                   unsigned size);
+
+/* dw-pcie-ep.c: what a change of the configuration space sets off */
+void dw_pcie_ep_link_state_changed(DWPCIeEPState *s);
+void dw_pcie_ep_inbound_changed(DWPCIeEPState *s, bool can_wait);
+void dw_pcie_ep_bars_changed(DWPCIeEPState *s);
+
+#endif
