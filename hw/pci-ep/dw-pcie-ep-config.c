@@ -111,18 +111,30 @@ static void init_pcie_cap(DWPCIeEPState *s)
     add_cap(s, cap, PCI_CAP_ID_EXP, DW_PCIE_EP_MSIX_CAP);
     set_ro(s, cap + PCI_EXP_FLAGS, 2,
            PCI_EXP_FLAGS_VER2 | PCI_EXP_TYPE_ENDPOINT << 4);
+    /* Max_Payload_Size supported: 256 bytes */
     set_ro(s, cap + PCI_EXP_DEVCAP, 4, PCI_EXP_DEVCAP_RBER | 0x1);
     set_rw(s, cap + PCI_EXP_DEVCTL, 2,
-           PCI_EXP_DEVCTL_RELAX_EN | PCI_EXP_DEVCTL_NOSNOOP_EN | 0x2000,
-           0x7fff);
-    pci_set_word(&s->w1cmask[cap + PCI_EXP_DEVSTA], 0x000f);
+           PCI_EXP_DEVCTL_RELAX_EN | PCI_EXP_DEVCTL_NOSNOOP_EN |
+           PCI_EXP_DEVCTL_READRQ_512B,
+           (uint16_t)~PCI_EXP_DEVCTL_BCR_FLR);
+    pci_set_word(&s->w1cmask[cap + PCI_EXP_DEVSTA],
+                 PCI_EXP_DEVSTA_CED | PCI_EXP_DEVSTA_NFED |
+                 PCI_EXP_DEVSTA_FED | PCI_EXP_DEVSTA_URD);
     set_ro(s, cap + PCI_EXP_LNKCAP, 4,
            s->max_link_speed | s->num_lanes << 4);
-    set_rw(s, cap + PCI_EXP_LNKCTL, 2, 0, 0x0fcb);
+    set_rw(s, cap + PCI_EXP_LNKCTL, 2, 0,
+           PCI_EXP_LNKCTL_ASPMC | PCI_EXP_LNKCTL_RCB | PCI_EXP_LNKCTL_CCC |
+           PCI_EXP_LNKCTL_ES | PCI_EXP_LNKCTL_CLKREQ_EN |
+           PCI_EXP_LNKCTL_HAWD | PCI_EXP_LNKCTL_LBMIE |
+           PCI_EXP_LNKCTL_LABIE);
+    /* Completion timeout ranges A to D, and its disable */
     set_ro(s, cap + PCI_EXP_DEVCAP2, 4, PCI_EXP_DEVCAP2_COMP_TMOUT_DIS | 0xf);
-    set_rw(s, cap + PCI_EXP_DEVCTL2, 2, 0, 0x001f);
+    set_rw(s, cap + PCI_EXP_DEVCTL2, 2, 0,
+           PCI_EXP_DEVCTL2_COMP_TIMEOUT | PCI_EXP_DEVCTL2_COMP_TMOUT_DIS);
     set_ro(s, cap + PCI_EXP_LNKCAP2, 4, speeds);
-    set_rw(s, cap + PCI_EXP_LNKCTL2, 2, s->max_link_speed, 0x07ff);
+    /* Target speed to Compliance SOS: bits 10:0 */
+    set_rw(s, cap + PCI_EXP_LNKCTL2, 2, s->max_link_speed,
+           MAKE_64BIT_MASK(0, 11));
 }
 
 /* MSI-X: table size and locations are set by the endpoint's driver. */
@@ -181,18 +193,21 @@ static void init_port_logic(DWPCIeEPState *s)
 
     set_rw(s, A_PORT_ACK_LATENCY, 4, 0, 0xffffffff);
     set_rw(s, A_PORT_VENDOR_DLLP, 4, 0, 0xffffffff);
-    set_rw(s, A_PORT_FORCE, 4, 0, 0x00ffffff);
-    set_rw(s, A_PORT_AFR, 4, 0x1b1b00, 0x3fffffff);
+    set_rw(s, A_PORT_FORCE, 4, 0, DW_PCIE_EP_PORT_FORCE_RW);
+    set_rw(s, A_PORT_AFR, 4,
+           0x1b << R_PORT_AFR_N_FTS_SHIFT | 0x1b << R_PORT_AFR_CC_N_FTS_SHIFT,
+           DW_PCIE_EP_PORT_AFR_RW);
     set_rw(s, A_PORT_LINK_CONTROL, 4,
            R_PORT_LINK_CONTROL_DLL_LINK_EN_MASK |
            link_mode_bits(s->num_lanes) << R_PORT_LINK_CONTROL_LINK_MODE_SHIFT,
-           0x003f00ff);
+           DW_PCIE_EP_PORT_LINK_CONTROL_RW);
     set_rw(s, A_PORT_LANE_SKEW, 4, 0, 0xffffffff);
     set_rw(s, A_PORT_TIMER_CTRL, 4, 0, 0xffffffff);
     set_rw(s, A_PORT_SYMBOL_TIMER, 4, 0, 0xffffffff);
     set_rw(s, A_LINK_WIDTH_SPEED_CONTROL, 4,
-           0x2c | s->num_lanes << R_LINK_WIDTH_SPEED_CONTROL_NUM_LANES_SHIFT,
-           0x000f1fff);
+           0x2c << R_LINK_WIDTH_SPEED_CONTROL_N_FTS_SHIFT |
+           s->num_lanes << R_LINK_WIDTH_SPEED_CONTROL_NUM_LANES_SHIFT,
+           DW_PCIE_EP_LINK_WIDTH_SPEED_CONTROL_RW);
     set_rw(s, A_PIPE_LOOPBACK_CONTROL, 4, 0,
            R_PIPE_LOOPBACK_CONTROL_PIPE_LOOPBACK_MASK);
     set_rw(s, A_MISC_CONTROL_1, 4, 0, R_MISC_CONTROL_1_DBI_RO_WR_EN_MASK);
@@ -207,7 +222,8 @@ static void init_port_logic(DWPCIeEPState *s)
     if (!s->atu_viewport_mode) {
         pci_set_long(&s->config[A_ATU_VIEWPORT], DW_PCIE_EP_ATU_UNROLLED);
     }
-    set_rw(s, A_PL_CHK_REG_CONTROL_STATUS, 4, 0, 0x3);
+    set_rw(s, A_PL_CHK_REG_CONTROL_STATUS, 4, 0,
+           DW_PCIE_EP_PL_CHK_REG_CONTROL_RW);
 }
 
 void dw_pcie_ep_init_config(DWPCIeEPState *s)
