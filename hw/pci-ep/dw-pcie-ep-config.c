@@ -259,12 +259,21 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
     if (state != DW_PCIE_EP_LINK_DOWN) {
         uint16_t tls = pci_get_word(&s->config[cap + PCI_EXP_LNKCTL2]) &
                        PCI_EXP_LNKCTL2_TLS;
+        uint32_t lnkcap = pci_get_long(&s->config[cap + PCI_EXP_LNKCAP]);
+        /*
+         * What Linux programmed (LNKCAP under DBI_RO_WR_EN, the target
+         * speed), within what the lanes and the partner can do (the
+         * properties).
+         */
+        unsigned speed = MIN(MIN(MAX(tls, 1), s->max_link_speed),
+                             MAX(lnkcap & PCI_EXP_LNKCAP_SLS, 1));
+        unsigned width = MIN(MAX(FIELD_EX32(lnkcap, LNKCAP, MLW), 1),
+                             s->num_lanes);
 
         ltssm = state == DW_PCIE_EP_LINK_UP ? DW_LTSSM_L0
                                             : DW_LTSSM_LPBK_ACTIVE;
         debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
-        lnksta |= MIN(MAX(tls, 1), s->max_link_speed) |
-                  s->num_lanes << PCI_EXP_LNKSTA_NLW_SHIFT;
+        lnksta |= speed | width << PCI_EXP_LNKSTA_NLW_SHIFT;
     }
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
     pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
@@ -552,6 +561,7 @@ void dw_pcie_ep_config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
     }
     if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
         ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
+        ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCAP, 4) ||
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCTL2, 2)) {
         dw_pcie_ep_link_state_changed(s);
     }

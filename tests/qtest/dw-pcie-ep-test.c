@@ -634,6 +634,12 @@ static void test_loopback_link_status(void)
     g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG0) & 0x3f, ==, 0x1c);
     g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0x10);
     g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0x043);
+    /* What Linux programs (max-link-speed 2, num-lanes 1) shows (it did not) */
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + exp + 0x0c,
+                 (qtest_readl(qts, DBI + exp + 0x0c) & ~0x3ff) | 0x012);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0x012);
     loopback(qts, false);
     g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0);
     qtest_quit(qts);

@@ -25,6 +25,9 @@
 
 #define DW_PCIE_EP_NUM_BARS     6
 
+/* PCIe capability: Link Capabilities' width (not a field of pcie_regs.h) */
+FIELD(LNKCAP, MLW, 4, 6)
+
 /* Port logic */
 REG32(PORT_ACK_LATENCY, 0x700)
 REG32(PORT_VENDOR_DLLP, 0x704)
