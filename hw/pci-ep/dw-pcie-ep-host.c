@@ -62,6 +62,31 @@ static bool host_owned(unsigned off)
  * own writes are gone (a reset).  The masks are the peer's, so they are
  * made safe for QEMU's config writes: no bit both writable and W1C.
  */
+/*
+ * QEMU's PCI core walks the extended capability list (ARI at realize)
+ * with asserts and no bound: cut the peer's list where a next pointer
+ * does not go forward, inside the copy, to a dword.
+ */
+static void function_cut_ext_caps(PCIDevice *pdev)
+{
+    unsigned pos = PCI_CONFIG_SPACE_SIZE;
+
+    for (int n = 0; n < 64; n++) {
+        uint32_t hdr = pci_get_long(pdev->config + pos);
+        unsigned next = PCI_EXT_CAP_NEXT(hdr);
+
+        if (!next) {
+            return;
+        }
+        if (next <= pos || next % 4 ||
+            next > PCIE_EP_LINK_IMAGE_SIZE - 4 || n == 63) {
+            pci_set_long(pdev->config + pos, hdr & 0xfffff);
+            return;
+        }
+        pos = next;
+    }
+}
+
 static void function_apply_image(DWPCIeEPFunction *fn, unsigned off,
                                  unsigned n, uint16_t seen, bool all)
 {
@@ -85,6 +110,7 @@ static void function_apply_image(DWPCIeEPFunction *fn, unsigned off,
             fn->pending[dw] = false;
         }
     }
+    function_cut_ext_caps(pdev);
 }
 
 /* Where the copy has capability @id; 0 (anywhere) if it has none */

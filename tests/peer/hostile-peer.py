@@ -815,9 +815,9 @@ def host_power_slot(q, on):
 
 
 def host_lying_image(qemu, tmp):
-    """A fake EP's config image with a bit both writable and W1C and a
-    capability list that loops: the host neither aborts on a config write
-    nor hangs when the function goes (it did both)."""
+    """A fake EP's config image with a bit both writable and W1C and
+    capability lists that loop or go backwards: the host neither aborts
+    at plug or on a config write nor hangs when the function goes."""
     sock = os.path.join(tmp, "lying-image.sock")
     ep = FakeEP(sock)
     log = open(os.path.join(tmp, "lying-image.log"), "w+")
@@ -834,6 +834,7 @@ def host_lying_image(qemu, tmp):
     struct.pack_into("<I", cfg, 0, 0xb500104c)
     cfg[0x06] = 0x10                        # Status: a capability list
     cfg[0x34], cfg[0x40], cfg[0x41] = 0x40, 0x01, 0x40   # PM, next: itself
+    struct.pack_into("<I", cfg, 0x100, 0x004 << 20 | 1 << 16 | 0x1f)  # PTM, next: 4
     wm[0x3c], w1c[0x3c] = 0xff, 0x01
     ok = False
     try:
