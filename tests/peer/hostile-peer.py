@@ -485,21 +485,29 @@ def ecam(bus, dev, off):
     return 0x4010000000 + (bus << 20) + (dev << 15) + off
 
 
+def host_qemu(qemu, sock, log, gic=3):
+    """A host QEMU under qtest whose dw-pcie-ep-link connects to @sock;
+    driven with the EP class's qtest helpers."""
+    q = EP.__new__(EP)
+    q.p = subprocess.Popen(
+        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
+         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
+         "-M", f"virt,gic-version={gic}",
+         "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
+         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
+         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+    return q
+
+
 def host_reach_limited(qemu, tmp):
     """A fake EP's requests reach the host's RAM, and not the GICv2 CPU
     interface (which used to crash the host: no current CPU there)."""
     sock = os.path.join(tmp, "fake-ep.sock")
     ep = FakeEP(sock)
     log = open(os.path.join(tmp, "host.log"), "w+")
-    host = subprocess.Popen(
-        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
-         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
-         "-M", "virt,gic-version=2", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
-         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
-         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-    q = EP.__new__(EP)
-    q.p = host
+    q = host_qemu(qemu, sock, log, gic=2)
+    host = q.p
     try:
         ep.accept()
         # The host's firmware: bus 1 behind the port, then bus mastering
@@ -821,15 +829,8 @@ def host_lying_image(qemu, tmp):
     sock = os.path.join(tmp, "lying-image.sock")
     ep = FakeEP(sock)
     log = open(os.path.join(tmp, "lying-image.log"), "w+")
-    host = subprocess.Popen(
-        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
-         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
-         "-M", "virt,gic-version=3", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
-         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
-         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-    q = EP.__new__(EP)
-    q.p = host
+    q = host_qemu(qemu, sock, log, gic=3)
+    host = q.p
     cfg, wm, w1c = bytearray(1024), bytearray(1024), bytearray(1024)
     struct.pack_into("<I", cfg, 0, 0xb500104c)
     cfg[0x06] = 0x10                        # Status: a capability list
@@ -868,15 +869,8 @@ def config_copy_converges(qemu, tmp):
     elog = open(os.path.join(tmp, "converge-ep.log"), "w+")
     hlog = open(os.path.join(tmp, "converge-host.log"), "w+")
     ep = EP(qemu, sock, elog, timeout_ms=2000)
-    host = subprocess.Popen(
-        [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
-         "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
-         "-M", "virt,gic-version=3", "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
-         "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
-         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=hlog, text=True)
-    q = EP.__new__(EP)
-    q.p = host
+    q = host_qemu(qemu, sock, hlog, gic=3)
+    host = q.p
     try:
         for _ in range(300):
             if ep.readl(ELBI + 4) == 0:
