@@ -56,6 +56,9 @@ typedef struct PCIeEPLinkPriv {
     /* Our own outstanding requests, under the link's lock */
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
     uint16_t tag_gen;
+
+    /* The IOThread: queued messages gathered into one socket write */
+    uint8_t txbuf[64 * 1024];
 } PCIeEPLinkPriv;
 
 static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
@@ -177,22 +180,23 @@ static void link_fail(PCIeEPLink *link, const char *why);
  * Every message goes through one queue, which only the IOThread writes
  * to the socket, without blocking: no thread waits on a full socket, so
  * no number of vCPUs on either end can make the two processes wait on
- * each other.  The queue is bounded.  A vCPU's memory write waits for
- * room while the queue is long, up to the link's timeout, as a CPU's
- * posted writes wait for flow-control credits (wait_for_room()).  What
- * does not fit at all is dropped (counted in tx_dropped) and takes the
- * link down, as the ends then disagree; a read that was not queued fails
- * at its deadline.  A peer that reads nothing for the link's timeout
- * takes the link down too.
+ * each other.  The queue is bounded.  A memory write from a thread that
+ * holds the BQL (a vCPU, a device's DMA, qtest) waits for room while the
+ * queue is long, as a CPU's posted writes wait for flow-control credits
+ * (wait_for_room()).  What does not fit at all is dropped (counted in
+ * tx_dropped) and takes the link down, as the ends then disagree; a read
+ * that was not queued fails at its deadline.  A peer that reads nothing
+ * for the link's timeout takes the link down too.
  */
 
 /*
- * Past TXQ_POSTED_MAX bytes, a vCPU's memory write waits for room; past
- * TXQ_MAX, nothing more is queued: what is dropped there takes the link
- * down with it.
+ * Past TXQ_POSTED_MAX bytes, a memory write waits for room; past TXQ_MAX,
+ * nothing more is queued: what is dropped there takes the link down with
+ * it.  A waiting vCPU looks for a stop request every TXQ_WAIT_SLICE_MS.
  */
 #define TXQ_POSTED_MAX  (1 << 20)
 #define TXQ_MAX         (8 << 20)
+#define TXQ_WAIT_SLICE_MS 10
 
 struct PCIeEPLinkTx {
     QSIMPLEQ_ENTRY(PCIeEPLinkTx) next;
@@ -218,19 +222,45 @@ static bool is_mem_write(uint8_t type)
     return type == PCIE_EP_LINK_MEM_WR;
 }
 
-/* The peer has read nothing for the link's timeout: take it down. */
+/*
+ * The IOThread: the peer has read nothing for the link's timeout, or its
+ * socket stopped taking writes and it has not closed it since: take the
+ * link down.
+ */
 static void tx_stall_check(void *opaque)
 {
     PCIeEPLink *link = opaque;
     int64_t since = qatomic_read(&link->tx_blocked_since);
+    unsigned conn = pcie_ep_link_connection(link);
+    g_autofree char *why = NULL;
 
-    if (since && qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - since >=
-        link->timeout_ms) {
-        g_autofree char *why = g_strdup_printf(
-            "the link partner has read nothing for %u ms", link->timeout_ms);
-        qatomic_set(&link->tx_blocked_since, 0);
-        link_fail(link, why);
+    if (!since || link->tx_blocked_conn != conn ||
+        qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - since < link->timeout_ms) {
+        return;
     }
+    qatomic_set(&link->tx_blocked_since, 0);
+    if (link->tx_broken_conn == conn + 1) {
+        why = g_strdup_printf("the socket takes no writes, and the link "
+                              "partner has not closed it for %u ms",
+                              link->timeout_ms);
+    } else {
+        why = g_strdup_printf("the link partner has read nothing for %u ms",
+                              link->timeout_ms);
+    }
+    link_fail(link, why);
+}
+
+/* The IOThread: nothing goes out on @conn; down at the timeout if so. */
+static void tx_arm_stall_check(PCIeEPLink *link, unsigned conn)
+{
+    int64_t since = qatomic_read(&link->tx_blocked_since);
+
+    if (!since || link->tx_blocked_conn != conn) {
+        since = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        link->tx_blocked_conn = conn;
+        qatomic_set(&link->tx_blocked_since, since);
+    }
+    timer_mod(link->tx_timer, since + link->timeout_ms);
 }
 
 static gboolean tx_writable(void *do_not_use, GIOCondition cond,
@@ -276,23 +306,75 @@ static void tx_pop(PCIeEPLink *link, PCIeEPLinkTx *tx)
 /* The socket is full: drain again when it has room, or go down. */
 static void tx_wait_for_room(PCIeEPLink *link, unsigned conn)
 {
-    int64_t since = qatomic_read(&link->tx_blocked_since);
-
-    if (!since) {
-        since = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-        qatomic_set(&link->tx_blocked_since, since);
-    }
-    timer_mod(link->tx_timer, since + link->timeout_ms);
+    tx_arm_stall_check(link, conn);
     link->tx_watch = qemu_chr_fe_add_watch(&link->chr, G_IO_OUT | G_IO_HUP,
                                            tx_writable, link);
     link->tx_watch_conn = conn;
 }
 
 /*
- * The IOThread: write what the socket takes.  The entry at the head is
- * the IOThread's alone (others only append), so it is written without
- * the lock, which a chardev event on a failed write may need.  Entries
- * queued for a connection that has closed are dropped.
+ * The socket no longer takes writes: the peer has closed it, or shut its
+ * read side.  What the peer sent before may still be unread here, and
+ * the chardev delivers it before the close (see tcp_chr_write()), so the
+ * link stays up for it: nothing more is written on this connection, and
+ * if no close comes within the link's timeout, the link goes down.
+ */
+static void tx_write_failed(PCIeEPLink *link, unsigned conn)
+{
+    link->tx_broken_conn = conn + 1;
+    tx_arm_stall_check(link, conn);
+}
+
+/*
+ * The IOThread: the rest of @head, and the messages queued after it for
+ * the same connection, gathered into one buffer, so that one socket write
+ * carries many small messages.  A message with fds goes alone, as its fds
+ * go with its first byte.  Returns the bytes gathered.
+ */
+static unsigned tx_gather(PCIeEPLink *link, PCIeEPLinkTx *head)
+{
+    uint8_t *buf = link->p->txbuf;
+    unsigned len = head->size - head->sent;
+    PCIeEPLinkTx *tx;
+
+    if (head->nfds && !head->sent) {
+        return 0;
+    }
+    len = MIN(len, sizeof(link->p->txbuf));
+    memcpy(buf, head->data + head->sent, len);
+    qemu_mutex_lock(&link->send_lock);
+    for (tx = QSIMPLEQ_NEXT(head, next); tx; tx = QSIMPLEQ_NEXT(tx, next)) {
+        if (tx->conn != head->conn || tx->nfds ||
+            len + tx->size > sizeof(link->p->txbuf)) {
+            break;
+        }
+        memcpy(buf + len, tx->data, tx->size);
+        len += tx->size;
+    }
+    qemu_mutex_unlock(&link->send_lock);
+    return len;
+}
+
+/* The IOThread: @n bytes from the head of the queue went out. */
+static void tx_consume(PCIeEPLink *link, unsigned n)
+{
+    while (n) {
+        PCIeEPLinkTx *tx = tx_head(link);
+        unsigned take = MIN(n, tx->size - tx->sent);
+
+        tx->sent += take;
+        n -= take;
+        if (tx->sent == tx->size) {
+            tx_pop(link, tx);
+        }
+    }
+}
+
+/*
+ * The IOThread: write what the socket takes.  The entries are the
+ * IOThread's to send and free (others only append), so they are written
+ * without the lock, which a chardev event on a failed write may need.
+ * Entries queued for a connection that has closed are dropped.
  */
 static void tx_drain(void *opaque)
 {
@@ -301,13 +383,14 @@ static void tx_drain(void *opaque)
 
     while ((tx = tx_head(link))) {
         unsigned conn = pcie_ep_link_connection(link);
+        unsigned len;
         int n;
 
         /* A watch on a connection that closed may never fire. */
         if (link->tx_watch && link->tx_watch_conn != conn) {
             tx_unwatch(link);
         }
-        if (tx->conn == conn) {
+        if (tx->conn == conn && link->tx_broken_conn != conn + 1) {
             if (link->tx_watch) {
                 return;         /* waiting for room */
             }
@@ -316,26 +399,29 @@ static void tx_drain(void *opaque)
                 tx_pop(link, tx);   /* its fds cannot go: nor can it */
                 continue;
             }
-            n = qemu_chr_fe_write(&link->chr, tx->data + tx->sent,
-                                  tx->size - tx->sent);
+            len = tx_gather(link, tx);
+            if (len) {
+                n = qemu_chr_fe_write(&link->chr, link->p->txbuf, len);
+            } else {
+                n = qemu_chr_fe_write(&link->chr, tx->data, tx->size);
+            }
             if (n < 0 && errno == EAGAIN) {
                 tx_wait_for_room(link, conn);
                 return;
             }
             if (n <= 0) {
-                /* A close may never come (the peer shut its read side) */
-                link_fail(link, "the socket no longer takes writes");
-                return;
+                tx_write_failed(link, conn);
+                continue;       /* dropped, with the rest for @conn */
             }
             qatomic_set(&link->tx_blocked_since, 0);
-            tx->sent += n;
-            if (tx->sent < tx->size) {
-                continue;
-            }
+            tx_consume(link, n);
+            continue;
         }
         tx_pop(link, tx);
     }
-    qatomic_set(&link->tx_blocked_since, 0);
+    if (link->tx_broken_conn != pcie_ep_link_connection(link) + 1) {
+        qatomic_set(&link->tx_blocked_since, 0);
+    }
 }
 
 static gboolean tx_writable(void *do_not_use, GIOCondition cond,
@@ -364,15 +450,31 @@ static void tx_cleanup(PCIeEPLink *link)
 }
 
 /*
- * A vCPU's memory write waits for room in the queue, as a CPU's posted
- * writes wait for flow-control credits: a peer that reads slowly slows
- * the writer down instead of losing its data.  Only a vCPU waits (with
- * the BQL dropped, as for a read), and no longer than the link's
- * timeout, after which a peer that still reads nothing loses the link.
+ * A memory write waits for room in the queue, as a CPU's posted writes
+ * wait for flow-control credits: a peer that reads slowly slows the
+ * writer down instead of losing its data.  Whoever holds the BQL (a vCPU,
+ * a device's DMA, qtest) waits, with the BQL dropped as for a read; the
+ * IOThread, which drains the queue, does not.  A vCPU asked to stop
+ * (pause, reset, migration) stops waiting at once, and its write goes in
+ * above the soft limit, as it does after the link's timeout.  (A peer
+ * that reads nothing for that long loses the link: see tx_stall_check().)
  */
 static bool may_wait_for_room(PCIeEPLink *link)
 {
-    return current_cpu && bql_locked() && !pcie_ep_link_in_iothread(link);
+    return bql_locked() && !pcie_ep_link_in_iothread(link);
+}
+
+static bool vcpu_asked_to_stop(void)
+{
+    return current_cpu && qatomic_read(&current_cpu->stop);
+}
+
+/* Under send_lock: a write of @size waits for room on connection @conn */
+static bool needs_room(PCIeEPLink *link, unsigned size, unsigned conn)
+{
+    return link->tx_bytes + size > TXQ_POSTED_MAX &&
+           qatomic_read(&link->up) && !qatomic_read(&link->stopping) &&
+           pcie_ep_link_connection(link) == conn;
 }
 
 static void wait_for_room(PCIeEPLink *link, unsigned size)
@@ -383,9 +485,7 @@ static void wait_for_room(PCIeEPLink *link, unsigned size)
     bool dropped_bql = false;
 
     qemu_mutex_lock(&link->send_lock);
-    while (link->tx_bytes + size > TXQ_POSTED_MAX &&
-           qatomic_read(&link->up) && !qatomic_read(&link->stopping) &&
-           pcie_ep_link_connection(link) == conn) {
+    while (needs_room(link, size, conn) && !vcpu_asked_to_stop()) {
         int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
 
         if (left <= 0) {
@@ -399,7 +499,8 @@ static void wait_for_room(PCIeEPLink *link, unsigned size)
             qemu_mutex_lock(&link->send_lock);
             continue;
         }
-        qemu_cond_timedwait(&link->tx_cond, &link->send_lock, left);
+        qemu_cond_timedwait(&link->tx_cond, &link->send_lock,
+                            MIN(left, TXQ_WAIT_SLICE_MS));
     }
     qemu_mutex_unlock(&link->send_lock);
     if (dropped_bql) {

@@ -235,7 +235,12 @@ def case_sealed_fd_mapped(c):
     c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 1)])
     assert link_up(c.ep, c.peer), "link up"
     c.ep.map_window()
-    c.ep.readl(WINDOW + 0x100)          # by message; then the map
+    # By message, then the map; the peer's SHM may still be on its way.
+    for _ in range(200):
+        c.ep.readl(WINDOW + 0x100)
+        if c.peer.count(MAP_RD):
+            break
+        time.sleep(0.01)
     reads = c.peer.count(MEM_RD)
     assert c.ep.readl(WINDOW) == 0x600dcafe, "window reads the peer's RAM"
     assert c.peer.count(MEM_RD) == reads, "no message for a mapped page"
@@ -431,7 +436,94 @@ def case_peer_stops_reading(c):
     assert c.ep.alive(), "EP alive"
 
 
-CASES = [case_requests_need_l0, case_peer_stops_reading, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
+
+class SlowReader(Peer):
+    """A fake host that reads CHUNK bytes every PAUSE seconds, and only
+    counts what it gets."""
+
+    def __init__(self, path, chunk, pause):
+        super().__init__(path, features=0, read=False)
+        self.got = 0
+        self.chunk, self.pause = chunk, pause
+        threading.Thread(target=self.trickle, daemon=True).start()
+
+    def trickle(self):
+        while True:
+            try:
+                data = self.s.recv(self.chunk)
+            except OSError:
+                data = b""
+            if not data:
+                self.closed.set()
+                return
+            self.got += len(data)
+            time.sleep(self.pause)
+
+
+def case_slow_reader_loses_nothing(c):
+    """qtest streaming 4 MiB of 8-byte writes to a host that reads slowly
+    (4 MiB/s) waits for room: nothing is lost and the link stays up (the
+    queue used to fill and take the link down)."""
+    c.peer.s.close()
+    c.peer = SlowReader(c.sock, 4096, 0.001)
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    time.sleep(0.2)
+    start = c.peer.got
+    for _ in range(64):
+        c.ep.cmd(f"memset 0x{WINDOW:x} 0x10000 0x5a")
+    want = start + 64 * 0x10000 // 8 * (HDR.size + 8)
+    for _ in range(3000):
+        if c.peer.got >= want:
+            break
+        time.sleep(0.01)
+    assert c.peer.got >= want, f"the host got {c.peer.got - start} of {want - start} bytes"
+    assert c.ep.readl(ELBI + 4) == 1, "the link is still up"
+    assert "taking the link down" not in c.stderr(), "the EP kept the link"
+
+
+case_slow_reader_loses_nothing.timeout_ms = 5000
+
+
+def case_last_words(c):
+    """A host that sends, then closes at once, is heard out: its last
+    write lands, though the EP's own writes already fail (the EP used to
+    drop the link, and what it had not read yet, at the first failure)."""
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.writel(DBI + 0x8bc, 1)                 # MISC_CONTROL_1.DBI_RO_WR_EN
+    c.ep.writel(DBI + 0x1000 + 0x10, 0xfff)     # DBI2: BAR0 is 4 KiB
+    c.ep.writel(DBI + 0x8bc, 0)
+    for off, val in ((0x14, RAM + 0x100000), (0x18, 0), (0x00, 0),
+                     (0x04, 0xc0080000)):       # inbound 0: BAR0 -> EP RAM
+        c.ep.writel(ATU + 0x100 + off, val)
+    c.ep.writel(RAM + 0x100000, 0)
+    c.peer.send(CFG_WR, 0, 4, 0x10, struct.pack("<I", 0x10000000))
+    c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
+    # Each CFG_WR has the EP answer with an image: it is writing.
+    burst = b"".join(HDR.pack(CFG_WR, 0, 0, 1, 0x3c) + struct.pack("<I", i & 0xff)
+                     for i in range(4000))
+    last = HDR.pack(MEM_WR, 0, 0, 4, 0x10000000) + struct.pack("<I", 0x600dcafe)
+    with c.peer.lock:
+        c.peer.s.sendall(burst + last)
+    c.peer.s.shutdown(socket.SHUT_RDWR)
+    c.peer.s.close()
+    for _ in range(500):
+        if c.ep.readl(RAM + 0x100000) == 0x600dcafe:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(RAM + 0x100000) == 0x600dcafe, "the host's last write landed"
+    for _ in range(500):
+        if c.ep.readl(ELBI + 4) != 1:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(ELBI + 4) != 1, "then the link went down"
+    assert c.ep.alive(), "EP alive"
+
+
+case_last_words.timeout_ms = 5000
+
+CASES = [case_requests_need_l0, case_peer_stops_reading,
+         case_slow_reader_loses_nothing, case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
 
@@ -739,6 +831,51 @@ def vcpu_flood_stalled_peer(qemu, tmp):
         status == "paused" and said
 
 
+
+def flood_vm(qemu, tmp, name, timeout_ms):
+    """The flood guest's VM, with QMP; its link partner is up to the caller."""
+    elf = build_smp_guest(tmp, ep=True, flood=True)
+    sock, serial = os.path.join(tmp, f"{name}.sock"), os.path.join(tmp, f"{name}.out")
+    qmp_path = os.path.join(tmp, f"{name}.qmp")
+    log = open(os.path.join(tmp, f"{name}.log"), "w+")
+    open(serial, "w").close()
+    vm = smp_vm(qemu, elf, serial, log, [
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        "-chardev", f"socket,id=link,path={sock},server=on,wait=off",
+        "-device", f"dw-pcie-ep,id=ep,chardev=link,link-timeout-ms={timeout_ms}"])
+    return vm, sock, serial, qmp_path, log
+
+
+def serial_says(serial, what, secs):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        with open(serial) as f:
+            if what in f.read():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def vcpu_stop_while_waiting(qemu, tmp):
+    """A vCPU waiting for room (link timeout 60 s, a host that reads
+    nothing) stops at once when asked: QMP stop answers in seconds."""
+    vm, sock, serial, qmp_path, log = flood_vm(qemu, tmp, "waitstop", 60000)
+    peer = Peer(sock, features=0, read=False)
+    try:
+        qmp = QMP(qmp_path)
+        started = serial_says(serial, ": ready", 30)
+        time.sleep(1)               # the queue is full by now: it waits
+        t0 = time.monotonic()
+        stopped = "return" in qmp.cmd("stop")
+        took = time.monotonic() - t0
+        status = qmp.cmd("query-status")["return"]["status"]
+    finally:
+        vm.terminate()
+        vm.wait(10)
+        peer.s.close()
+    print(f"# flood started: {started}, stop took {took:.2f} s ({status})")
+    return started and stopped and status == "paused" and took < 20
+
 def bad_chardev_refused(qemu, tmp):
     """Both ends refuse a chardev that is not a socket (a file or a pipe
     cannot be closed on malformed input)."""
@@ -928,7 +1065,7 @@ def bad_timeouts_refused(qemu, tmp):
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 10}")
+    print(f"1..{len(CASES) + 11}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
@@ -986,6 +1123,7 @@ def main():
                                         (smp_host, "smp_host"),
                                         (poweroff_reset, "poweroff_reset"),
                                         (vcpu_flood_stalled_peer, "vcpu_flood"),
+                                        (vcpu_stop_while_waiting, "vcpu_stop_waiting"),
                                         (bad_chardev_refused, "bad_chardev")),
                                        n + 3):
             try:

@@ -227,6 +227,8 @@ typedef struct PCIeEPLink {
     unsigned tx_watch;              /* IOThread: waiting for room */
     unsigned tx_watch_conn;         /* on this connection */
     int64_t tx_blocked_since;       /* ms; 0 while the socket takes it */
+    unsigned tx_blocked_conn;       /* on this connection */
+    unsigned tx_broken_conn;        /* writes failed on conn N - 1 */
     bool up;            /* HELLO exchanged */
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
     uint32_t revokes_done;      /* the last one the peer completed */
