@@ -621,7 +621,7 @@ static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
                                    DMADirection dir)
 {
     PCIDevice *pdev = lp->function ? PCI_DEVICE(lp->function) : NULL;
-    MemTxAttrs attrs = MEMTXATTRS_UNSPECIFIED;
+    MemTxAttrs attrs;
 
     if (!pdev || lp->function->down) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: endpoint request at 0x%" PRIx64
@@ -629,8 +629,9 @@ static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
                       addr);
         return MEMTX_DECODE_ERROR;
     }
+    attrs = (MemTxAttrs) { .requester_id = pci_requester_id(pdev) };
     if (!pcie_ep_link_may_reach(pci_get_address_space(pdev), addr, len,
-                                dir == DMA_DIRECTION_FROM_DEVICE)) {
+                                dir == DMA_DIRECTION_FROM_DEVICE, attrs)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: endpoint %s of %u bytes at 0x%"
                       PRIx64 " reaches neither RAM nor an MSI doorbell: "
                       "unsupported request\n", TYPE_DW_PCIE_EP_LINK,
@@ -638,7 +639,6 @@ static MemTxResult port_mem_access(DWPCIeEPLinkPort *lp, uint64_t addr,
                       len, addr);
         return MEMTX_DECODE_ERROR;
     }
-    attrs.requester_id = pci_requester_id(pdev);
     return pci_dma_rw(pdev, addr, buf, len, dir, attrs);
 }
 

@@ -412,6 +412,7 @@ static const MemoryRegionOps atu_ops = {
 MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                                void *buf, unsigned len, bool is_write)
 {
+    MemTxAttrs attrs = dw_pcie_ep_master_attrs(s);
     DWiATUBarHit hit;
     DWiATUTranslation t;
 
@@ -436,7 +437,7 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                       is_write ? "write" : "read", len, pci_addr, t.index);
         goto unsupported;
     }
-    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write)) {
+    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write, attrs)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
                       "address 0x%" PRIx64 " lands at 0x%" PRIx64 ", neither "
                       "RAM nor an MSI doorbell: unsupported request\n",
@@ -445,8 +446,7 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
         goto unsupported;
     }
     trace_dw_pcie_ep_inbound(is_write, pci_addr, t.addr, len);
-    return address_space_rw(&s->dma_as, t.addr, MEMTXATTRS_UNSPECIFIED, buf,
-                            len, is_write);
+    return address_space_rw(&s->dma_as, t.addr, attrs, buf, len, is_write);
 
 unsupported:
     if (!is_write) {
@@ -500,14 +500,20 @@ static void window_fill(DWPCIeEPState *s, hwaddr cpu_base, hwaddr cpu_addr,
 }
 
 /* The CPU address of the window: where the platform put it */
-static hwaddr window_cpu_base(DWPCIeEPState *s)
+/*
+ * Where the CPUs see the window: the iATU matches CPU addresses.  The
+ * board maps it (the platform bus, at machine init); a listener on the
+ * system address space follows it there, through any alias or container.
+ */
+static void window_region_add(MemoryListener *listener,
+                              MemoryRegionSection *section)
 {
-    hwaddr base = 0;
+    DWPCIeEPState *s = container_of(listener, DWPCIeEPState, window_listener);
 
-    for (MemoryRegion *mr = &s->addr_space; mr; mr = mr->container) {
-        base += mr->addr;
+    if (section->mr == &s->window_io) {
+        s->window_base = section->offset_within_address_space -
+                         section->offset_within_region;
     }
-    return base;
 }
 
 /*
@@ -524,7 +530,7 @@ static __thread bool window_busy;
 static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
                                  uint64_t *val, unsigned size, bool is_write)
 {
-    hwaddr cpu_base = window_cpu_base(s), cpu_addr = cpu_base + offset;
+    hwaddr cpu_base = s->window_base, cpu_addr = cpu_base + offset;
     unsigned gen = pcie_ep_fastpath_generation(&s->link);
     uint8_t buf[8];
     DWiATUTranslation t;
@@ -836,6 +842,11 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
+    s->window_listener = (MemoryListener) {
+        .name = "dw-pcie-ep.addr_space",
+        .region_add = window_region_add,
+    };
+    memory_listener_register(&s->window_listener, &address_space_memory);
 
     address_space_init(&s->dma_as,
                        s->dma_mr ? s->dma_mr : get_system_memory(),
@@ -846,6 +857,7 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                            &dw_pcie_ep_link_ops, s, errp)) {
         g_clear_pointer(&s->link_notify_bh, qemu_bh_delete);
         address_space_destroy(&s->dma_as);
+        memory_listener_unregister(&s->window_listener);
         return;
     }
     s->ob_fast = g_new0(PCIeEPFastWindow,
@@ -872,6 +884,7 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     qemu_bh_delete(s->link_notify_bh);
     s->link_notify_bh = NULL;
     address_space_destroy(&s->dma_as);
+    memory_listener_unregister(&s->window_listener);
 }
 
 /* What follows from the registers: the link's state and the status bits */
@@ -932,6 +945,7 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_BOOL("fast-path", DWPCIeEPState, link.fast_path, true),
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),
+    DEFINE_PROP_UINT16("requester-id", DWPCIeEPState, requester_id, 0),
 };
 
 static void dw_pcie_ep_instance_init(Object *obj)

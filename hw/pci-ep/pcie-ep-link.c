@@ -119,15 +119,14 @@ static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
  * bus master's business: an Unsupported Request.
  */
 bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
-                            bool is_write)
+                            bool is_write, MemTxAttrs attrs)
 {
     hwaddr xlat, plen = len;
     MemoryRegion *mr;
     Object *its;
 
     RCU_READ_LOCK_GUARD();
-    mr = address_space_translate(as, addr, &xlat, &plen, is_write,
-                                 MEMTXATTRS_UNSPECIFIED);
+    mr = address_space_translate(as, addr, &xlat, &plen, is_write, attrs);
     if (plen < len) {
         return false;
     }

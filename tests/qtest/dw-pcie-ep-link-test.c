@@ -35,8 +35,13 @@
 #define CFG(bus, dev, off)  (ECAM + ((bus) << 20) + ((dev) << 15) + (off))
 #define HOST_BAR0           0x10000000ULL
 #define RAM                 0x40000000ULL
+/* The EP's GIC ITS (virt, gic-version=3): its translation frame */
+#define ITS_TRANSLATION     0x08090000ULL
+#define GITS_TRANSLATER     0x40
 
 typedef struct Lab {
+    const char *ep_args;    /* more options for the EP QEMU */
+    const char *ep_trace;   /* trace events the EP logs to dir/ep.log */
     char *dir;
     char *sock;
     QTestState *ep;
@@ -116,15 +121,20 @@ static void lab_start(Lab *lab)
 {
     g_autofree char *ram = ram_args();
     g_autofree char *smp = smp_args();
+    g_autofree char *trace = NULL;
     const char *fast = mode->fast ? "on" : "off";
 
     lab->dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_assert(lab->dir);
     lab->sock = g_build_filename(lab->dir, "link.sock", NULL);
-    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
+    trace = lab->ep_trace ? g_strdup_printf("-trace %s -D %s/ep.log",
+                                            lab->ep_trace, lab->dir)
+                          : g_strdup("");
+    lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s %s %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
                           "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s",
-                          smp, ram, lab->sock, fast);
+                          smp, ram, trace, lab->ep_args ? lab->ep_args : "",
+                          lab->sock, fast);
     lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
@@ -195,6 +205,11 @@ static void lab_stop(Lab *lab)
         qtest_quit(lab->host);
     }
     unlink(lab->sock);
+    if (lab->ep_trace) {
+        g_autofree char *log = g_build_filename(lab->dir, "ep.log", NULL);
+
+        unlink(log);
+    }
     rmdir(lab->dir);
     g_free(lab->sock);
     g_free(lab->dir);
@@ -202,7 +217,7 @@ static void lab_stop(Lab *lab)
 
 static void test_config_round_trip(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     /* No function before the link is up */
@@ -228,7 +243,7 @@ static void test_config_round_trip(void)
 
 static void test_bar_round_trip(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -260,7 +275,7 @@ static void test_bar_round_trip(void)
  */
 static void test_ep_to_host(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -304,7 +319,7 @@ static gpointer cross_reads(gpointer opaque)
  */
 static void test_cross_reads(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
     CrossReads host_side, ep_side;
     GThread *a, *b;
 
@@ -413,7 +428,7 @@ static void test_malformed(void)
 /* The EP process dies: the host keeps running, the function reads ~0 */
 static void test_link_down(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -435,7 +450,7 @@ static void test_link_down(void)
 /* The host process dies: the EP keeps running, its link goes down. */
 static void test_host_dies(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -451,7 +466,7 @@ static void test_host_dies(void)
 /* The EP takes its LTSSM down: the host sees the link go away. */
 static void test_ltssm_disable(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -475,7 +490,7 @@ static bool mtree_has(QTestState *qts, const char *what)
 /* The BAR and the window are RAM under the fast path, messages without. */
 static void test_fast_path_mapped(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -560,7 +575,7 @@ static void assert_quiet(QTestState *qts, uint64_t addr)
  */
 static void test_inbound_revoke(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
     Streamer st;
     GThread *t;
 
@@ -584,7 +599,7 @@ static void test_inbound_revoke(void)
  */
 static void test_outbound_revoke(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
     Streamer st;
     GThread *t;
 
@@ -639,7 +654,7 @@ static void add_mode_tests(const char *name, void (*fn)(void))
  */
 static void test_config_copy(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -679,7 +694,7 @@ static void host_slot_power_off(Lab *lab)
  */
 static void test_bars_change(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
     uint64_t exp;
 
     lab_start(&lab);
@@ -735,7 +750,7 @@ static void assert_non_sticky_reset(Lab *lab)
 /* Link down resets the EP's non-sticky registers (they used to stay). */
 static void test_link_down_resets(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -749,7 +764,7 @@ static void test_link_down_resets(void)
 /* A secondary bus reset on the host is a hot reset for the EP. */
 static void test_hot_reset(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     lab_start(&lab);
     lab_link_up(&lab);
@@ -764,10 +779,48 @@ static void test_hot_reset(void)
     lab_stop(&lab);
 }
 
+/* The EP's log (lab->ep_trace) says @what, within a few seconds */
+static bool ep_log_says(Lab *lab, const char *what)
+{
+    g_autofree char *path = g_build_filename(lab->dir, "ep.log", NULL);
+
+    for (int i = 0; i < 500; i++) {
+        g_autofree char *text = NULL;
+
+        if (g_file_get_contents(path, &text, NULL, NULL) &&
+            strstr(text, what)) {
+            return true;
+        }
+        g_usleep(10 * 1000);
+    }
+    return false;
+}
+
+/*
+ * A host write that an inbound window sends to the EP's GIC ITS carries
+ * the controller's requester-id, which the ITS takes as the DeviceID.
+ */
+static void test_its_device_id(void)
+{
+    Lab lab = {
+        .ep_args = "-global dw-pcie-ep.requester-id=0x1234",
+        .ep_trace = "gicv3_its_translation_write",
+    };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
+    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
+    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2a);
+    g_assert(ep_log_says(&lab, "data 0x2a size 4 requester_id 0x1234"));
+    lab_stop(&lab);
+}
+
 /* Neither VM migrates while a link exists: the link's state would not. */
 static void test_migration_blocked(void)
 {
-    Lab lab;
+    Lab lab = { 0 };
 
     mode = &modes[0];
     lab_start(&lab);
@@ -813,6 +866,7 @@ int main(int argc, char **argv)
     add_mode_tests("bars-change", test_bars_change);
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
+    add_mode_tests("its-device-id", test_its_device_id);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

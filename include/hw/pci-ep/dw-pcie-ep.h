@@ -48,6 +48,8 @@ struct DWPCIeEPState {
     MemoryRegion atu;
     MemoryRegion addr_space;    /* container: window_io, host RAM above */
     MemoryRegion window_io;
+    MemoryListener window_listener; /* where the CPUs see the window */
+    hwaddr window_base;
     MemoryRegion elbi;
     /* Where inbound TLPs land: the EP's DMA address space */
     AddressSpace dma_as;
@@ -99,6 +101,7 @@ struct DWPCIeEPState {
     uint8_t max_link_speed;
     uint8_t num_lanes;
     bool ltssm_enable_at_reset;
+    uint16_t requester_id;
 };
 
 /* The function's configuration space as the host sees it (the link). */
@@ -116,5 +119,15 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                                void *buf, unsigned len, bool is_write);
 
 DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s);
+
+/*
+ * The controller's own accesses as a bus master on the SoC (inbound TLPs
+ * after the iATU): they carry its requester-id, which the GIC ITS takes
+ * as the DeviceID and an SMMU as the StreamID.
+ */
+static inline MemTxAttrs dw_pcie_ep_master_attrs(DWPCIeEPState *s)
+{
+    return (MemTxAttrs) { .requester_id = s->requester_id };
+}
 
 #endif

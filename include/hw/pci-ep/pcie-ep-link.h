@@ -301,11 +301,11 @@ bool pcie_ep_link_revokes_pending(PCIeEPLink *link);
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque);
 /*
- * A memory request from the link may touch [addr, addr + len) of @as:
- * RAM, or for a write an MSI doorbell (GICv3 ITS, GICv2m).
+ * A memory request from the link, with @attrs, may touch [addr, addr +
+ * len) of @as: RAM, or for a write an MSI doorbell (GICv3 ITS, GICv2m).
  */
 bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
-                            bool is_write);
+                            bool is_write, MemTxAttrs attrs);
 /* The calling thread serves this link's socket */
 bool pcie_ep_link_in_iothread(PCIeEPLink *link);
 /* Which connection this is: changes with every new one */
