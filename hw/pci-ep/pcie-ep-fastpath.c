@@ -236,6 +236,39 @@ static void append_extent(PCIeEPExtents *ext, uint64_t offset, uint64_t size,
     };
 }
 
+typedef struct NextBoundary {
+    hwaddr addr;
+    Int128 next;
+} NextBoundary;
+
+static bool next_boundary(Int128 start, Int128 len, const MemoryRegion *mr,
+                          hwaddr offset_in_region, void *opaque)
+{
+    NextBoundary *nb = opaque;
+    Int128 addr = int128_make64(nb->addr), end = int128_add(start, len);
+
+    if (int128_gt(start, addr)) {
+        nb->next = int128_min(nb->next, start);
+    } else if (int128_gt(end, addr)) {
+        nb->next = int128_min(nb->next, end);
+    }
+    return false;
+}
+
+/*
+ * How far from @addr the flat range that holds it goes (or, in a hole,
+ * where the next one starts): address_space_translate() clamps the length
+ * only for RAM, so a walk over MMIO needs this to find what comes next.
+ */
+static uint64_t range_left(AddressSpace *as, hwaddr addr, uint64_t size)
+{
+    NextBoundary nb = { .addr = addr, .next = int128_add(int128_make64(addr),
+                                                         int128_make64(size)) };
+
+    flatview_for_each_range(address_space_to_flatview(as), next_boundary, &nb);
+    return int128_get64(int128_sub(nb.next, int128_make64(addr)));
+}
+
 uint64_t pcie_ep_fastpath_add_extent(PCIeEPLink *link, AddressSpace *as,
                                      hwaddr addr, uint64_t size,
                                      uint64_t offset, PCIeEPExtents *ext)
@@ -252,7 +285,9 @@ uint64_t pcie_ep_fastpath_add_extent(PCIeEPLink *link, AddressSpace *as,
     len = MAX(MIN(len, size), 1);
     id = shareable(mr) ? block_index(fp, mr->ram_block) : -1;
     if (id < 0) {
-        return len;     /* not RAM we shared: the message path */
+        /* Not RAM we shared: the message path, up to what comes next */
+        return memory_region_is_ram(mr) ? len :
+               MAX(MIN(range_left(as, addr, size), len), 1);
     }
     xlat += qemu_ram_get_fd_offset(mr->ram_block);
     /* Whole pages only, at the same offset within a page on both sides */
