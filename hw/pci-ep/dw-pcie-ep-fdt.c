@@ -16,6 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "system/device_tree.h"
+#include "hw/arm/fdt.h"
 #include "hw/pci-ep/dw-pcie-ep.h"
 #include "hw/pci-ep/dw-pcie-ep-fdt.h"
 
@@ -25,7 +26,32 @@ static const char *const dw_pcie_ep_reg_names[DW_PCIE_EP_MMIO_COUNT] = {
     [DW_PCIE_EP_MMIO_ATU] = "atu",
     [DW_PCIE_EP_MMIO_ADDR_SPACE] = "addr_space",
     [DW_PCIE_EP_MMIO_ELBI] = "elbi",
+    [DW_PCIE_EP_MMIO_DMA] = "dma",
 };
+
+/* The eDMA's lines, named as Linux looks them up: "dma" or "dma0".."dmaN" */
+static void add_edma_interrupts(SysBusDevice *sbdev, void *fdt,
+                                const char *node, PlatformBusDevice *pbus,
+                                int irq_start)
+{
+    DWPCIeEPState *s = DW_PCIE_EP(sbdev);
+    unsigned n = dw_edma_num_irqs(&s->edma);
+    g_autofree uint32_t *cells = g_new(uint32_t, 3 * n);
+    g_autofree char **names = g_new0(char *, n + 1);
+
+    for (unsigned i = 0; i < n; i++) {
+        cells[3 * i] = cpu_to_be32(GIC_FDT_IRQ_TYPE_SPI);
+        cells[3 * i + 1] = cpu_to_be32(irq_start +
+                                       platform_bus_get_irqn(pbus, sbdev, i));
+        cells[3 * i + 2] = cpu_to_be32(GIC_FDT_IRQ_FLAGS_LEVEL_HI);
+        names[i] = dw_edma_irq_name(&s->edma, i);
+    }
+    qemu_fdt_setprop(fdt, node, "interrupts", cells, 3 * n * sizeof(*cells));
+    qemu_fdt_setprop_string_array(fdt, node, "interrupt-names", names, n);
+    for (unsigned i = 0; i < n; i++) {
+        g_free(names[i]);
+    }
+}
 
 void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                              const char *parent, PlatformBusDevice *pbus,
@@ -40,12 +66,14 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
     char *node;
 
     for (int i = 0; i < DW_PCIE_EP_MMIO_COUNT; i++) {
-        MemoryRegion *mr = sysbus_mmio_get_region(sbdev, i);
+        MemoryRegion *mr;
 
-        /* With the legacy viewport, Linux finds the iATU in DBI. */
-        if (i == DW_PCIE_EP_MMIO_ATU && s->atu_viewport_mode) {
+        /* With the legacy viewports, Linux finds them in DBI. */
+        if ((i == DW_PCIE_EP_MMIO_ATU && s->atu_viewport_mode) ||
+            (i == DW_PCIE_EP_MMIO_DMA && s->edma.legacy)) {
             continue;
         }
+        mr = sysbus_mmio_get_region(sbdev, i);
         reg[2 * n] = cpu_to_be64(bus_base +
                                  platform_bus_get_mmio_addr(pbus, sbdev, i));
         reg[2 * n + 1] = cpu_to_be64(memory_region_size(mr));
@@ -60,5 +88,6 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
     qemu_fdt_setprop(fdt, node, "max-functions", &max_functions,
                      sizeof(max_functions));
     qemu_fdt_setprop(fdt, node, "dma-coherent", NULL, 0);
+    add_edma_interrupts(sbdev, fdt, node, pbus, irq_start);
     g_free(node);
 }

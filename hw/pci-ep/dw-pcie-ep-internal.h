@@ -14,6 +14,8 @@
 
 /* The viewport reads as all ones when the iATU is unrolled. */
 #define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
+/* VERSION_NUMBER of IP 5.40a: from it on, Linux takes the eDMA unrolled */
+#define DW_PCIE_EP_VER_540A      0x3534302au
 
 /* dw-pcie-ep-config.c: layout, reset and link status */
 bool dw_pcie_ep_parse_ip_version(const char *str, uint32_t *val);

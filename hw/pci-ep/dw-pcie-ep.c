@@ -162,6 +162,19 @@ static bool is_viewport_reg(DWPCIeEPState *s, hwaddr addr)
            addr < DW_PCIE_EP_VIEWPORT_END;
 }
 
+/*
+ * Where the legacy eDMA viewport would be (DBI + 0x970): with the eDMA
+ * unrolled it reads all ones, which Linux takes for "unrolled" on an IP
+ * before 5.40a.  With edma-legacy, the eDMA's registers are mapped there.
+ */
+#define DW_PCIE_EP_EDMA_VIEWPORT    0x970
+
+static bool is_edma_viewport_reg(DWPCIeEPState *s, hwaddr addr)
+{
+    return !s->edma.legacy && addr >= DW_PCIE_EP_EDMA_VIEWPORT &&
+           addr < DW_PCIE_EP_EDMA_VIEWPORT + DW_EDMA_LEGACY_SIZE;
+}
+
 static void iatu_changed(DWPCIeEPState *s, DWiATUDir dir)
 {
     if (dir == DW_IATU_INBOUND) {
@@ -219,6 +232,8 @@ static uint64_t dbi_read(void *opaque, hwaddr addr, unsigned size)
 
     if (is_viewport_reg(s, addr)) {
         val = size == 4 ? viewport_read(s, addr) : 0;
+    } else if (is_edma_viewport_reg(s, addr)) {
+        val = MAKE_64BIT_MASK(0, size * 8);
     } else {
         val = dw_pcie_ep_config_read(s, addr, size);
     }
@@ -239,6 +254,9 @@ static void dbi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
             return;
         }
         viewport_write(s, addr, val);
+        return;
+    }
+    if (is_edma_viewport_reg(s, addr)) {
         return;
     }
     dw_pcie_ep_config_write(s, addr, val, size, true);
@@ -405,6 +423,18 @@ static const MemoryRegionOps atu_ops = {
     },
 };
 
+/* An inbound TLP for our own eDMA's registers: the embedded doorbell */
+static bool reaches_own_edma(DWPCIeEPState *s, hwaddr addr, unsigned len)
+{
+    hwaddr xlat, plen = len;
+    MemoryRegion *mr;
+
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(&s->dma_as, addr, &xlat, &plen, true,
+                                 dw_pcie_ep_master_attrs(s));
+    return mr == dw_edma_mmio(&s->edma) && plen >= len;
+}
+
 /*
  * Data path: inbound TLPs and the outbound window
  */
@@ -437,7 +467,8 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                       is_write ? "write" : "read", len, pci_addr, t.index);
         goto unsupported;
     }
-    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write, attrs)) {
+    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write, attrs) &&
+        !reaches_own_edma(s, t.addr, len)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
                       "address 0x%" PRIx64 " lands at 0x%" PRIx64 ", neither "
                       "RAM nor an MSI doorbell: unsupported request\n",
@@ -454,6 +485,79 @@ unsupported:
     }
     return MEMTX_DECODE_ERROR;
 }
+
+/*
+ * The eDMA's remote side, as Linux sees its addresses: PCI addresses, not
+ * translated by the outbound iATU.  Host RAM that the fast path maps
+ * (one MAP_RD of the first 4 GiB of PCI space per import generation) is
+ * reached directly; anything else is memory requests of at most
+ * Max_Payload_Size (writes) or Max_Read_Request_Size (reads) bytes that
+ * do not cross 4 KiB, as PCIe's rules for TLPs have it.
+ */
+#define EDMA_REMOTE_MAP_SIZE    (1ULL << 32)
+
+static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
+                                void *buf, unsigned len, bool is_write);
+
+static unsigned edma_max_request(DWPCIeEPState *s, bool is_write)
+{
+    uint16_t devctl = pci_get_word(&s->config[DW_PCIE_EP_PCIE_CAP +
+                                              PCI_EXP_DEVCTL]);
+    unsigned shift = is_write ? extract32(devctl, 5, 3) :
+                                extract32(devctl, 12, 3);
+
+    return 128 << MIN(shift, 5);
+}
+
+static bool edma_remote_is_ram(DWPCIeEPState *s, uint64_t addr, unsigned len)
+{
+    hwaddr xlat, plen = len;
+    MemoryRegion *mr;
+
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(&s->edma_remote_as, addr, &xlat, &plen,
+                                 false, MEMTXATTRS_UNSPECIFIED);
+    return memory_region_is_ram(mr) && plen >= len;
+}
+
+static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,
+                                  unsigned len, bool is_write)
+{
+    DWPCIeEPState *s = opaque;
+    unsigned gen = pcie_ep_fastpath_generation(&s->link);
+    unsigned max = edma_max_request(s, is_write);
+    uint8_t *p = buf;
+
+    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_DOWN) {
+        return MEMTX_ACCESS_ERROR;
+    }
+    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP &&
+        pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
+        pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
+                                 gen);
+    }
+    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP &&
+        edma_remote_is_ram(s, addr, len)) {
+        return address_space_rw(&s->edma_remote_as, addr,
+                                MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
+    }
+    while (len) {
+        unsigned n = MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
+        MemTxResult r = outbound_tlp(s, addr, p, n, is_write);
+
+        if (r != MEMTX_OK) {
+            return r;
+        }
+        addr += n;
+        p += n;
+        len -= n;
+    }
+    return MEMTX_OK;
+}
+
+static const DWEDMAOps dw_pcie_ep_edma_ops = {
+    .remote_rw = edma_remote_rw,
+};
 
 /* A memory TLP out of the controller, onto the link */
 static MemTxResult outbound_tlp(DWPCIeEPState *s, uint64_t pci_addr,
@@ -750,6 +854,7 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     dw_pcie_ep_init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
+    dw_edma_reset(&s->edma);
     outbound_changed(s);
     trace_dw_pcie_ep_reset();
 }
@@ -790,8 +895,14 @@ static bool check_properties(DWPCIeEPState *s, Error **errp)
                    s->num_lanes);
         return false;
     }
+    if (s->edma.legacy && version >= DW_PCIE_EP_VER_540A) {
+        error_setg(errp, "edma-legacy needs an ip-version before 5.40a: "
+                   "from 5.40a, Linux takes the eDMA to be unrolled");
+        return false;
+    }
     return pcie_ep_link_check_properties(&s->link, errp) &&
-           dw_iatu_check_config(&s->iatu, errp);
+           dw_iatu_check_config(&s->iatu, errp) &&
+           dw_edma_check_config(&s->edma, errp);
 }
 
 /* Linux counts 512 bytes of unrolled iATU space per region pair. */
@@ -842,6 +953,17 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
+    dw_edma_init(&s->edma, OBJECT(s), &dw_pcie_ep_edma_ops, s, &s->dma_as,
+                 dw_pcie_ep_master_attrs(s));
+    if (s->edma.legacy) {
+        memory_region_add_subregion(&s->dbi, DW_PCIE_EP_EDMA_VIEWPORT,
+                                    dw_edma_mmio(&s->edma));
+    } else {
+        sysbus_init_mmio(sbd, dw_edma_mmio(&s->edma));
+    }
+    for (unsigned i = 0; i < dw_edma_num_irqs(&s->edma); i++) {
+        sysbus_init_irq(sbd, &s->edma.irq[i]);
+    }
     s->window_listener = (MemoryListener) {
         .name = "dw-pcie-ep.addr_space",
         .region_add = window_region_add,
@@ -858,6 +980,7 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
         g_clear_pointer(&s->link_notify_bh, qemu_bh_delete);
         address_space_destroy(&s->dma_as);
         memory_listener_unregister(&s->window_listener);
+        dw_edma_cleanup(&s->edma);
         return;
     }
     s->ob_fast = g_new0(PCIeEPFastWindow,
@@ -868,6 +991,14 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
         pcie_ep_fast_window_init(&s->ob_fast[i], &s->link, &s->addr_space,
                                  name);
     }
+    /* The eDMA's remote side: PCI space, where host RAM may be mapped */
+    memory_region_init(&s->edma_remote, OBJECT(s), "dw-pcie-ep.edma-remote",
+                       UINT64_MAX);
+    address_space_init(&s->edma_remote_as, &s->edma_remote,
+                       "dw-pcie-ep.edma-remote");
+    s->edma_fast = g_new0(PCIeEPFastWindow, 1);
+    pcie_ep_fast_window_init(s->edma_fast, &s->link, &s->edma_remote,
+                             "edma");
 }
 
 static void dw_pcie_ep_unrealize(DeviceState *dev)
@@ -880,6 +1011,12 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     }
     g_free(s->ob_fast);
     s->ob_fast = NULL;
+    if (s->edma_fast) {
+        pcie_ep_fast_window_destroy(s->edma_fast);
+        g_clear_pointer(&s->edma_fast, g_free);
+        address_space_destroy(&s->edma_remote_as);
+    }
+    dw_edma_cleanup(&s->edma);
     pcie_ep_link_cleanup(&s->link);
     qemu_bh_delete(s->link_notify_bh);
     s->link_notify_bh = NULL;
@@ -914,6 +1051,7 @@ static const VMStateDescription vmstate_dw_pcie_ep = {
         VMSTATE_STRUCT(iatu, DWPCIeEPState, 1, vmstate_dw_iatu, DWiATU),
         VMSTATE_UINT32(atu_viewport, DWPCIeEPState),
         VMSTATE_BOOL(ltssm_enable, DWPCIeEPState),
+        VMSTATE_STRUCT(edma, DWPCIeEPState, 1, vmstate_dw_edma, DWEDMA),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -946,6 +1084,15 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),
     DEFINE_PROP_UINT16("requester-id", DWPCIeEPState, requester_id, 0),
+    DEFINE_PROP_UINT8("edma-wr-channels", DWPCIeEPState,
+                      edma.num_ch[DW_EDMA_WRITE], 2),
+    DEFINE_PROP_UINT8("edma-rd-channels", DWPCIeEPState,
+                      edma.num_ch[DW_EDMA_READ], 2),
+    DEFINE_PROP_UINT32("edma-bandwidth", DWPCIeEPState, edma.bandwidth_mib,
+                       2000),
+    DEFINE_PROP_BOOL("edma-irq-per-channel", DWPCIeEPState,
+                     edma.irq_per_channel, false),
+    DEFINE_PROP_BOOL("edma-legacy", DWPCIeEPState, edma.legacy, false),
 };
 
 static void dw_pcie_ep_instance_init(Object *obj)

@@ -779,6 +779,65 @@ static void test_hot_reset(void)
     lab_stop(&lab);
 }
 
+/*
+ * The eDMA over the link: the write channel copies EP RAM into host RAM
+ * (its PCI address: no IOMMU, bus mastering on), the read channel copies
+ * it back.  With the fast path, host RAM is mapped into the eDMA's view
+ * of PCI space after its first request.
+ */
+#define EDMA                0x0c004000ULL
+#define EDMA_CH(d, n)       (EDMA + 0x200 + 0x200 * (n) + ((d) ? 0x100 : 0))
+
+static void edma_copy(Lab *lab, int d, uint64_t sar, uint64_t dar,
+                      uint32_t size, uint64_t ll)
+{
+    uint64_t ch = EDMA_CH(d, 0);
+
+    /* A data element (CB, LIE), then a link element (LLP, TCB) */
+    qtest_writel(lab->ep, ll, 0x9);
+    qtest_writel(lab->ep, ll + 4, size);
+    qtest_writeq(lab->ep, ll + 8, sar);
+    qtest_writeq(lab->ep, ll + 16, dar);
+    qtest_writel(lab->ep, ll + 24, 0x6);
+    qtest_writeq(lab->ep, ll + 32, ll);
+    qtest_writel(lab->ep, EDMA + (d ? 0x2c : 0x0c), 1);
+    qtest_writel(lab->ep, ch, 0x300);
+    qtest_writel(lab->ep, ch + 0x1c, ll);
+    qtest_writel(lab->ep, ch + 0x20, ll >> 32);
+    qtest_writel(lab->ep, EDMA + (d ? 0x30 : 0x10), 0);
+    for (int i = 0; i < 1000 && (qtest_readl(lab->ep, ch) >> 5 & 3) == 1;
+         i++) {
+        qtest_clock_step(lab->ep, 1000 * 1000);
+    }
+    g_assert_cmphex(qtest_readl(lab->ep, ch) >> 5 & 3, ==, 3);
+    g_assert_cmphex(qtest_readl(lab->ep, EDMA + (d ? 0xa0 : 0x4c)), ==, 1);
+}
+
+static void test_edma_over_link(void)
+{
+    Lab lab = { 0 };
+    g_autofree uint8_t *data = g_malloc(0x10000);
+    g_autofree uint8_t *back = g_malloc(0x10000);
+
+    for (int i = 0; i < 0x10000; i++) {
+        data[i] = i * 13 + (i >> 9);
+    }
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    qtest_memwrite(lab.ep, RAM + 0x400000, data, 0x10000);
+    edma_copy(&lab, 0, RAM + 0x400000, RAM + 0x300000, 0x10000,
+              RAM + 0x600000);
+    qtest_memread(lab.host, RAM + 0x300000, back, 0x10000);
+    g_assert(!memcmp(data, back, 0x10000));
+    edma_copy(&lab, 1, RAM + 0x300000, RAM + 0x500000, 0x10000,
+              RAM + 0x700000);
+    qtest_memread(lab.ep, RAM + 0x500000, back, 0x10000);
+    g_assert(!memcmp(data, back, 0x10000));
+    g_assert_cmpint(mtree_has(lab.ep, "edma.fast"), ==, mode->fast);
+    lab_stop(&lab);
+}
+
 /* The EP's log (lab->ep_trace) says @what, within a few seconds */
 static bool ep_log_says(Lab *lab, const char *what)
 {
@@ -867,6 +926,7 @@ int main(int argc, char **argv)
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
     add_mode_tests("its-device-id", test_its_device_id);
+    add_mode_tests("edma", test_edma_over_link);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

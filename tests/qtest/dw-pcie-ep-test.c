@@ -811,6 +811,515 @@ static void test_memory_disabled(void)
     qtest_quit(qts);
 }
 
+/* ---------------------------------------------------------------------- */
+/*
+ * The eDMA, at the controller's "dma" reg (after elbi on the platform
+ * bus).  The transfers run in PIPE loopback: the remote side's PCI
+ * addresses come back in through BAR1 (64 KiB at 0x20000000) and inbound
+ * region 0, onto REMOTE in EP RAM.  Under qtest the engine moves only
+ * when the test steps the virtual clock.
+ */
+#define EDMA                (PLATFORM_BUS_BASE + 0x4000)
+#define EDMA_CTRL           0x008
+#define EDMA_ENGINE_EN(d)   ((d) ? 0x02c : 0x00c)
+#define EDMA_DOORBELL(d)    ((d) ? 0x030 : 0x010)
+#define EDMA_INT_STATUS(d)  ((d) ? 0x0a0 : 0x04c)
+#define EDMA_INT_MASK(d)    ((d) ? 0x0a8 : 0x054)
+#define EDMA_INT_CLEAR(d)   ((d) ? 0x0ac : 0x058)
+#define EDMA_WR_ERR         0x05c
+#define EDMA_RD_ERR_LO      0x0b4
+#define EDMA_RD_ERR_HI      0x0b8
+#define EDMA_DONE_IMWR(d)   ((d) ? 0x0cc : 0x060)
+#define EDMA_IMWR_DATA(d)   ((d) ? 0x0dc : 0x070)
+#define EDMA_LL_ERR_EN(d)   ((d) ? 0x0c4 : 0x090)
+#define EDMA_WR_PWR_EN      0x128
+#define EDMA_CH(d, n)       (EDMA + 0x200 + 0x200 * (n) + ((d) ? 0x100 : 0))
+#define CH_CTRL1            0x00
+#define CH_SIZE             0x08
+#define CH_SAR              0x0c
+#define CH_DAR              0x14
+#define CH_LLP              0x1c
+#define CB                  0x001
+#define TCB                 0x002
+#define LLP                 0x004
+#define LIE                 0x008
+#define RIE                 0x010
+#define CS(v)               (((v) >> 5) & 3)
+#define CCS                 0x100
+#define LLE                 0x200
+#define WR                  0
+#define RD                  1
+
+#define REMOTE_PCI          0x20000000ULL
+#define REMOTE              (RAM + 0x100000)
+#define LOCAL               (RAM + 0x200000)
+#define LL                  (RAM + 0x300000)
+#define UNMAPPED            0x800000000ULL
+
+static QTestState *edma_start(const char *props)
+{
+    QTestState *qts = loopback_start_with(props);
+
+    map_inbound_bar(qts, 0, 1, REMOTE);
+    qtest_irq_intercept_out_named(qts, "/machine/peripheral/ep",
+                                  "sysbus-irq");
+    return qts;
+}
+
+static void edma_wr64(QTestState *qts, uint64_t reg, uint64_t val)
+{
+    qtest_writel(qts, reg, val);
+    qtest_writel(qts, reg + 4, val >> 32);
+}
+
+static uint64_t edma_rd64(QTestState *qts, uint64_t reg)
+{
+    return qtest_readl(qts, reg) | (uint64_t)qtest_readl(qts, reg + 4) << 32;
+}
+
+static void put_data_element(QTestState *qts, uint64_t at, uint32_t ctrl,
+                             uint32_t size, uint64_t sar, uint64_t dar)
+{
+    qtest_writel(qts, at, ctrl);
+    qtest_writel(qts, at + 4, size);
+    qtest_writeq(qts, at + 8, sar);
+    qtest_writeq(qts, at + 16, dar);
+}
+
+static void put_link_element(QTestState *qts, uint64_t at, uint32_t ctrl,
+                             uint64_t next)
+{
+    qtest_writel(qts, at, ctrl | LLP);
+    qtest_writel(qts, at + 4, 0);
+    qtest_writeq(qts, at + 8, next);
+}
+
+/* dw_edma_v0_core_start() with first = true, as Linux does it */
+static void edma_start_ll(QTestState *qts, int d, int ch, uint64_t ll)
+{
+    uint32_t mask = qtest_readl(qts, EDMA + EDMA_INT_MASK(d));
+
+    qtest_writel(qts, EDMA + EDMA_ENGINE_EN(d), 1);
+    qtest_writel(qts, EDMA + EDMA_INT_MASK(d),
+                 mask & ~(1u << ch | 1u << (16 + ch)));
+    qtest_writel(qts, EDMA + EDMA_LL_ERR_EN(d), 1u << ch);
+    qtest_writel(qts, EDMA_CH(d, ch) + CH_CTRL1, CCS | LLE);
+    edma_wr64(qts, EDMA_CH(d, ch) + CH_LLP, ll);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(d), ch);
+}
+
+static void fill(QTestState *qts, uint64_t at, uint32_t len, uint8_t seed)
+{
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    for (uint32_t i = 0; i < len; i++) {
+        buf[i] = seed + i * 7 + (i >> 8);
+    }
+    qtest_memwrite(qts, at, buf, len);
+}
+
+static bool same(QTestState *qts, uint64_t a, uint64_t b, uint32_t len)
+{
+    g_autofree uint8_t *x = g_malloc(len);
+    g_autofree uint8_t *y = g_malloc(len);
+
+    qtest_memread(qts, a, x, len);
+    qtest_memread(qts, b, y, len);
+    return !memcmp(x, y, len);
+}
+
+static uint32_t ch_cs(QTestState *qts, int d, int ch)
+{
+    return CS(qtest_readl(qts, EDMA_CH(d, ch) + CH_CTRL1));
+}
+
+static void test_edma_registers(void)
+{
+    QTestState *qts = edma_start(",edma-wr-channels=3,edma-rd-channels=2");
+
+    /* What dw_pcie_edma_find_mf()/_find_channels() read */
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_CTRL), ==, 0x00020003);
+    g_assert_cmphex(qtest_readl(qts, DBI + DMA_VIEWPORT_CTRL), ==,
+                    0xffffffff);
+    /* Reset values */
+    for (int d = WR; d <= RD; d++) {
+        uint32_t bits = d == WR ? 0x00070007 : 0x00030003;
+
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_ENGINE_EN(d)), ==, 0);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(d)), ==, 0);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_MASK(d)), ==, bits);
+        g_assert_cmphex(ch_cs(qts, d, 0), ==, 0);
+        /* Masks: only the channels there are */
+        qtest_writel(qts, EDMA + EDMA_INT_MASK(d), 0xffffffff);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_MASK(d)), ==, bits);
+        qtest_writel(qts, EDMA + EDMA_LL_ERR_EN(d), 0xffffffff);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_LL_ERR_EN(d)), ==,
+                        bits);
+        qtest_writel(qts, EDMA + EDMA_ENGINE_EN(d), 0xffffffff);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_ENGINE_EN(d)), ==, 1);
+        /* Read-write: the IMWr address and data */
+        edma_wr64(qts, EDMA + EDMA_DONE_IMWR(d), 0x123456789abcdef0ULL);
+        g_assert_cmphex(edma_rd64(qts, EDMA + EDMA_DONE_IMWR(d)), ==,
+                        0x123456789abcdef0ULL);
+        qtest_writel(qts, EDMA + EDMA_IMWR_DATA(d) + 4, 0xa5a55a5a);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_IMWR_DATA(d) + 4), ==,
+                        0xa5a55a5a);
+        /* Doorbell and clear are write-only */
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_DOORBELL(d)), ==, 0);
+        g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_CLEAR(d)), ==, 0);
+    }
+    /* Channel registers: ctrl1's writable bits, CS read-only */
+    qtest_writel(qts, EDMA_CH(WR, 2) + CH_CTRL1, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 2) + CH_CTRL1), ==, 0x31f);
+    qtest_writel(qts, EDMA_CH(WR, 2) + CH_SIZE, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 2) + CH_SIZE), ==,
+                    0x12345678);
+    edma_wr64(qts, EDMA_CH(RD, 1) + CH_SAR, 0x1111222233334444ULL);
+    edma_wr64(qts, EDMA_CH(RD, 1) + CH_DAR, 0x5555666677778888ULL);
+    edma_wr64(qts, EDMA_CH(RD, 1) + CH_LLP, 0x99990000aaaa0000ULL);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(RD, 1) + CH_SAR), ==,
+                    0x1111222233334444ULL);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(RD, 1) + CH_DAR), ==,
+                    0x5555666677778888ULL);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(RD, 1) + CH_LLP), ==,
+                    0x99990000aaaa0000ULL);
+    /* Channels that are not there: read as zero, writes ignored */
+    qtest_writel(qts, EDMA_CH(RD, 2) + CH_SIZE, 0x1000);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(RD, 2) + CH_SIZE), ==, 0);
+    qtest_writel(qts, EDMA + EDMA_WR_PWR_EN + 4 * 3, 1);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_WR_PWR_EN + 4 * 3), ==, 0);
+    qtest_writel(qts, EDMA + EDMA_WR_PWR_EN + 4 * 2, 0xff);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_WR_PWR_EN + 4 * 2), ==, 1);
+    /* A system reset brings the reset values back */
+    qtest_system_reset(qts);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_ENGINE_EN(WR)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 2) + CH_SIZE), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_MASK(RD)), ==,
+                    0x00030003);
+    qtest_quit(qts);
+}
+
+/*
+ * Linux's single-chunk descriptor (pci-epf-test's): one data element with
+ * CB and LIE, then a link element with TCB and the other CB, back to the
+ * start.  The write channel reads LOCAL and writes the remote side.  The
+ * transfer is seen in flight (1 MiB/s: 64 KiB a tick, 62.5 ms apart).
+ */
+static void test_edma_ll_write(void)
+{
+    QTestState *qts = edma_start(",edma-bandwidth=1");
+
+    /* BAR1 is 64 KiB: an element of 128 KiB + 256 B needs a bigger one */
+    set_bar(qts, 1, 0x40000, 0);
+    qtest_writel(qts, DBI + PCI_BAR(1), REMOTE_PCI);
+    fill(qts, LOCAL, 0x20100, 0x11);
+    put_data_element(qts, LL, CB | LIE, 0x20100, LOCAL, REMOTE_PCI);
+    put_link_element(qts, LL + 24, TCB, LL);
+    edma_start_ll(qts, WR, 0, LL);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    g_assert_false(qtest_get_irq(qts, 0));
+
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_SIZE), ==, 0x10100);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_SAR), ==,
+                    LOCAL + 0x10000);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_LLP), ==, LL);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 0);
+
+    qtest_clock_step(qts, 200 * 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x20100));
+    /* Stopped at the link element, whose CB is not CCS */
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_LLP), ==, LL + 24);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    g_assert_true(qtest_get_irq(qts, 0));
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 1);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 0);
+    g_assert_false(qtest_get_irq(qts, 0));
+    qtest_quit(qts);
+}
+
+/* The read channel reads the remote side into LOCAL. */
+static void test_edma_ll_read(void)
+{
+    QTestState *qts = edma_start("");
+
+    fill(qts, REMOTE, 0x3000, 0x22);
+    put_data_element(qts, LL, CB | LIE, 0x3000, REMOTE_PCI, LOCAL);
+    put_link_element(qts, LL + 24, TCB, LL);
+    edma_start_ll(qts, RD, 1, LL);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, RD, 1), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x3000));
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(RD)), ==, 2);
+    g_assert_true(qtest_get_irq(qts, 0));
+    qtest_quit(qts);
+}
+
+/*
+ * Cycle bits and link elements: list A's data element, a link element
+ * with TCB to list B, whose element (CB 0 now) completes with LIE, then
+ * B's link element (CB 1, not CCS) stops the channel.  Only the LIE
+ * element interrupts.  A second doorbell resumes at LLP, as Linux's next
+ * chunk does: B's link element now has CB 0 and takes the channel back.
+ */
+static void test_edma_cycle_bits(void)
+{
+    QTestState *qts = edma_start("");
+    uint64_t a = LL, b = LL + 0x1000;
+
+    fill(qts, LOCAL, 0x2000, 0x33);
+    put_data_element(qts, a, CB, 0x1000, LOCAL, REMOTE_PCI);
+    put_link_element(qts, a + 24, CB | TCB, b);
+    put_data_element(qts, b, LIE, 0x1000, LOCAL + 0x1000,
+                     REMOTE_PCI + 0x1000);
+    put_link_element(qts, b + 24, CB | TCB, a);
+    edma_start_ll(qts, WR, 1, a);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 1), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x2000));
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 1) + CH_LLP), ==, b + 24);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 1) + CH_CTRL1) & CCS, ==, 0);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 2);
+
+    /* The next chunk: B's link element becomes ours, A's data again */
+    fill(qts, LOCAL, 0x1000, 0x44);
+    put_data_element(qts, a, CB | LIE, 0x1000, LOCAL, REMOTE_PCI);
+    put_link_element(qts, a + 24, TCB, a);
+    put_link_element(qts, b + 24, TCB, a);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 1);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 1), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x1000));
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 1) + CH_LLP), ==, a + 24);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
+    qtest_quit(qts);
+}
+
+/* Non-linked-list mode: the channel's own size, SAR and DAR */
+static void test_edma_non_ll(void)
+{
+    QTestState *qts = edma_start("");
+
+    fill(qts, LOCAL, 0x1800, 0x55);
+    qtest_writel(qts, EDMA + EDMA_ENGINE_EN(WR), 1);
+    qtest_writel(qts, EDMA + EDMA_INT_MASK(WR), 0);
+    qtest_writel(qts, EDMA_CH(WR, 0) + CH_CTRL1, LIE);
+    qtest_writel(qts, EDMA_CH(WR, 0) + CH_SIZE, 0x1800);
+    edma_wr64(qts, EDMA_CH(WR, 0) + CH_SAR, LOCAL);
+    edma_wr64(qts, EDMA_CH(WR, 0) + CH_DAR, REMOTE_PCI);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_SIZE), ==, 0);
+    g_assert(same(qts, LOCAL, REMOTE, 0x1800));
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    g_assert_true(qtest_get_irq(qts, 0));
+    qtest_quit(qts);
+}
+
+/* Every abort path: ABORT status, the error bit, CS halted, the line */
+static void expect_abort(QTestState *qts, int d, int ch, uint64_t err_reg,
+                         uint32_t err)
+{
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, d, ch), ==, 2);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(d)), ==,
+                    1u << (16 + ch));
+    if (err_reg) {
+        g_assert_cmphex(qtest_readl(qts, EDMA + err_reg), ==, err);
+    }
+    g_assert_true(qtest_get_irq(qts, 0));
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(d), 1u << (16 + ch));
+    g_assert_false(qtest_get_irq(qts, 0));
+}
+
+static void test_edma_aborts(void)
+{
+    QTestState *qts = edma_start("");
+
+    /* An element that cannot be fetched */
+    edma_start_ll(qts, WR, 0, UNMAPPED);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 16);
+    edma_start_ll(qts, RD, 0, UNMAPPED);
+    expect_abort(qts, RD, 0, EDMA_RD_ERR_LO, 1u << 16);
+    /* A local side that is not mapped (the error bits clear on start) */
+    put_data_element(qts, LL, CB | LIE, 0x100, UNMAPPED, REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, LL);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 0);
+    put_data_element(qts, LL, CB | LIE, 0x100, REMOTE_PCI, UNMAPPED);
+    edma_start_ll(qts, RD, 0, LL);
+    expect_abort(qts, RD, 0, EDMA_RD_ERR_LO, 1u << 0);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_WR_ERR), ==, 1u << 0);
+    /* A remote read no BAR decodes: an Unsupported Request */
+    put_data_element(qts, LL, CB | LIE, 0x100, 0x70000000, LOCAL);
+    edma_start_ll(qts, RD, 1, LL);
+    expect_abort(qts, RD, 1, EDMA_RD_ERR_HI, 1u << 1);
+    /* The link down: no completion; a write cannot go out */
+    loopback(qts, false);
+    put_data_element(qts, LL, CB | LIE, 0x100, REMOTE_PCI, LOCAL);
+    edma_start_ll(qts, RD, 0, LL);
+    /* (channel 1's UR stays until channel 1 starts again) */
+    expect_abort(qts, RD, 0, EDMA_RD_ERR_HI, 1u << 16 | 1u << 1);
+    put_data_element(qts, LL, CB | LIE, 0x100, LOCAL, REMOTE_PCI);
+    edma_start_ll(qts, WR, 1, LL);
+    expect_abort(qts, WR, 1, 0, 0);
+    g_assert_cmphex(qtest_readw(qts, DBI), ==, 0x16c3);
+    qtest_quit(qts);
+}
+
+/* Software stop (doorbell bit 31) and the engine disable, in flight */
+static void test_edma_stop(void)
+{
+    QTestState *qts = edma_start(",edma-bandwidth=1");
+
+    put_data_element(qts, LL, CB | LIE, 0x100000, LOCAL, REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, LL);
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0x80000000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 2);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==,
+                    1u << 16);
+    /* Nothing moves after the stop */
+    qtest_clock_step(qts, 1000 * 1000 * 1000);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_SIZE), ==,
+                    0x100000 - 0x10000);
+
+    put_data_element(qts, LL, CB | LIE, 0x100000, REMOTE_PCI, LOCAL);
+    edma_start_ll(qts, RD, 0, LL);
+    qtest_clock_step(qts, 1000);
+    qtest_writel(qts, EDMA + EDMA_ENGINE_EN(RD), 0);
+    g_assert_cmphex(ch_cs(qts, RD, 0), ==, 2);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(RD)), ==,
+                    1u << 16);
+    /* A doorbell with the engine off starts nothing */
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(RD), 0);
+    g_assert_cmphex(ch_cs(qts, RD, 0), ==, 2);
+    qtest_quit(qts);
+}
+
+/* Interrupt status, mask and clear; one line per channel on request */
+static void test_edma_interrupts(void)
+{
+    QTestState *qts = edma_start(",edma-irq-per-channel=on");
+
+    put_data_element(qts, LL, CB | LIE, 0x10, REMOTE_PCI, LOCAL);
+    put_link_element(qts, LL + 24, TCB, LL);
+    edma_start_ll(qts, RD, 1, LL);
+    qtest_writel(qts, EDMA + EDMA_INT_MASK(RD), 0x00030003);
+    qtest_clock_step(qts, 1000 * 1000);
+    /* Done but masked: status, no line (read channel 1 is dma3) */
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(RD)), ==, 2);
+    for (int i = 0; i < 4; i++) {
+        g_assert_false(qtest_get_irq(qts, i));
+    }
+    qtest_writel(qts, EDMA + EDMA_INT_MASK(RD), 0x00010001);
+    g_assert_true(qtest_get_irq(qts, 3));
+    g_assert_false(qtest_get_irq(qts, 0));
+    /* Clearing another bit leaves it; its own clears it */
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(RD), 1);
+    g_assert_true(qtest_get_irq(qts, 3));
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(RD), 2);
+    g_assert_false(qtest_get_irq(qts, 3));
+    qtest_quit(qts);
+}
+
+/* RIE: the done IMWr, a memory write of the channel's data to the remote */
+static void test_edma_imwr(void)
+{
+    QTestState *qts = edma_start("");
+
+    qtest_writel(qts, REMOTE + 0x800, 0xffffffff);
+    edma_wr64(qts, EDMA + EDMA_DONE_IMWR(WR), REMOTE_PCI + 0x800);
+    qtest_writel(qts, EDMA + EDMA_IMWR_DATA(WR), 0xbeef1234);
+    put_data_element(qts, LL, CB | RIE, 0x10, LOCAL, REMOTE_PCI);
+    put_link_element(qts, LL + 24, TCB, LL);
+    edma_start_ll(qts, WR, 1, LL);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
+    g_assert_cmphex(qtest_readl(qts, REMOTE + 0x800), ==, 0xbeef);
+    qtest_quit(qts);
+}
+
+/*
+ * The interrupt-emulation doorbell, as Linux 7.2 uses it: a write to
+ * rd_int_status asserts the line with no status bit, a write of 0 to
+ * either int_clear de-asserts it.  Then rung the way the host rings it:
+ * a BAR write whose inbound window lands on that register.
+ */
+static void test_edma_doorbell(void)
+{
+    QTestState *qts = edma_start("");
+
+    qtest_writel(qts, EDMA + EDMA_INT_STATUS(RD), 0);
+    g_assert_true(qtest_get_irq(qts, 0));
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(RD)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 0);
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 0);
+    g_assert_false(qtest_get_irq(qts, 0));
+
+    /* The host's doorbell write: BAR1 + 0xa0 -> inbound -> the eDMA */
+    map_inbound_bar(qts, 0, 1, EDMA);
+    map_outbound(qts, 0, WINDOW, REMOTE_PCI, 0x1000);
+    qtest_writel(qts, WINDOW + 0xa0, 0);
+    g_assert_true(qtest_get_irq(qts, 0));
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(RD), 0);
+    g_assert_false(qtest_get_irq(qts, 0));
+    qtest_quit(qts);
+}
+
+/*
+ * A list that loops (a link element onto itself, CB = CCS, no TCB) stays
+ * bounded: each tick fetches a few elements, QEMU answers, software stops
+ * it.
+ */
+static void test_edma_looping_list(void)
+{
+    QTestState *qts = edma_start("");
+
+    put_link_element(qts, LL, CB, LL);
+    edma_start_ll(qts, WR, 0, LL);
+    for (int i = 0; i < 20; i++) {
+        qtest_clock_step(qts, 1000 * 1000);
+        g_assert_cmphex(qtest_readw(qts, DBI), ==, 0x16c3);
+    }
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0x80000000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 2);
+    qtest_quit(qts);
+}
+
+/* The legacy viewport map, at DBI + 0x970, for an IP before 5.40a */
+static void test_edma_legacy(void)
+{
+    QTestState *qts = edma_start(",ip-version=5.20a,edma-legacy=on,"
+                                 "edma-wr-channels=2,edma-rd-channels=4");
+    uint64_t base = DBI + 0x970, sel = base + 0xfc, ch = base + 0x100;
+
+    g_assert_cmphex(qtest_readl(qts, base + EDMA_CTRL), ==, 0x00040002);
+    fill(qts, REMOTE, 0x400, 0x66);
+    put_data_element(qts, LL, CB | LIE, 0x400, REMOTE_PCI, LOCAL);
+    put_link_element(qts, LL + 24, TCB, LL);
+    qtest_writel(qts, base + EDMA_ENGINE_EN(RD), 1);
+    qtest_writel(qts, base + EDMA_INT_MASK(RD), 0);
+    qtest_writel(qts, sel, 0x80000003);         /* read channel 3 */
+    qtest_writel(qts, ch + CH_CTRL1, CCS | LLE);
+    qtest_writel(qts, ch + CH_LLP, LL);
+    qtest_writel(qts, ch + CH_LLP + 4, LL >> 32);
+    qtest_writel(qts, sel, 0x00000001);         /* write channel 1 */
+    g_assert_cmphex(qtest_readl(qts, ch + CH_LLP), ==, 0);
+    qtest_writel(qts, base + EDMA_DOORBELL(RD), 3);
+    qtest_clock_step(qts, 1000 * 1000);
+    qtest_writel(qts, sel, 0x80000003);
+    g_assert_cmphex(CS(qtest_readl(qts, ch + CH_CTRL1)), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x400));
+    g_assert_cmphex(qtest_readl(qts, base + EDMA_INT_STATUS(RD)), ==, 8);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -858,5 +1367,17 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/addr-space/link-down", test_window_link_down);
     qtest_add_func("/dw-pcie-ep/addr-space/memory-disabled",
                    test_memory_disabled);
+    qtest_add_func("/dw-pcie-ep/edma/registers", test_edma_registers);
+    qtest_add_func("/dw-pcie-ep/edma/ll-write", test_edma_ll_write);
+    qtest_add_func("/dw-pcie-ep/edma/ll-read", test_edma_ll_read);
+    qtest_add_func("/dw-pcie-ep/edma/cycle-bits", test_edma_cycle_bits);
+    qtest_add_func("/dw-pcie-ep/edma/non-ll", test_edma_non_ll);
+    qtest_add_func("/dw-pcie-ep/edma/aborts", test_edma_aborts);
+    qtest_add_func("/dw-pcie-ep/edma/stop", test_edma_stop);
+    qtest_add_func("/dw-pcie-ep/edma/interrupts", test_edma_interrupts);
+    qtest_add_func("/dw-pcie-ep/edma/imwr", test_edma_imwr);
+    qtest_add_func("/dw-pcie-ep/edma/doorbell", test_edma_doorbell);
+    qtest_add_func("/dw-pcie-ep/edma/looping-list", test_edma_looping_list);
+    qtest_add_func("/dw-pcie-ep/edma/legacy", test_edma_legacy);
     return g_test_run();
 }

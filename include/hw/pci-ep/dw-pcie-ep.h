@@ -13,6 +13,7 @@
 #include "qom/object.h"
 #include "system/memory.h"
 #include "hw/pci-ep/dw-pcie-ep-iatu.h"
+#include "hw/pci-ep/dw-edma.h"
 #include "hw/pci-ep/dw-pcie-ep-regs.h"
 #include "hw/pci-ep/pcie-ep-link.h"
 
@@ -26,6 +27,7 @@ enum {
     DW_PCIE_EP_MMIO_ATU,
     DW_PCIE_EP_MMIO_ADDR_SPACE,
     DW_PCIE_EP_MMIO_ELBI,
+    DW_PCIE_EP_MMIO_DMA,        /* the unrolled eDMA (not with edma-legacy) */
     DW_PCIE_EP_MMIO_COUNT,
 };
 
@@ -77,6 +79,12 @@ struct DWPCIeEPState {
 
     DWiATU iatu;
     uint32_t atu_viewport;
+
+    /* The eDMA, and its remote side's view of host RAM (fast path) */
+    DWEDMA edma;
+    MemoryRegion edma_remote;
+    AddressSpace edma_remote_as;
+    struct PCIeEPFastWindow *edma_fast;
 
     /* The link to the host, and the glue's LTSSM enable (ELBI) */
     PCIeEPLink link;
