@@ -41,6 +41,10 @@ else
     exit 1
 fi
 
+# dw-edma's channels, as dmaengine lists them
+chans=$(ls /sys/class/dma 2>/dev/null | tr '\n' ' ')
+lab_report info dma-channels "${chans:-none}"
+
 cfs=/sys/kernel/config/pci_ep
 fn=$cfs/functions/pci_epf_test/func1
 # Attributes under the function, then the pci_epf_test.0 group (BARs)
@@ -115,9 +119,10 @@ if elbi=$(reg_addr elbi); then
 fi
 
 lab_report ok ready "waiting for the host"
-# scripts/lab ends this VM when the host VM is done; until then, pass on
-# what the kernel says.
+# scripts/lab ends this VM when the host VM is done, after one more
+# "flushed": until then, pass on what the kernel says.
 while :; do
-    sleep 2
+    sleep 1
     dmesg -c | sed 's/^/@@lab info kmsg /'
+    lab_report info flushed "kernel messages passed on"
 done
