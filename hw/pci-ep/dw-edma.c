@@ -834,14 +834,17 @@ void dw_edma_reset(DWEDMA *e)
     update_irqs(e);
 }
 
-/* Migration: a running channel resumes where its registers say */
+/*
+ * Migration: a running channel resumes where its registers say, when its
+ * next tick was due (the timer migrates).
+ */
 
 static int dw_edma_post_load(void *opaque, int version_id)
 {
     DWEDMA *e = opaque;
 
     if (any_running(e)) {
-        kick(e);
+        kick(e);                /* only if no tick is pending */
     }
     update_irqs(e);
     return 0;
@@ -899,6 +902,7 @@ const VMStateDescription vmstate_dw_edma = {
         VMSTATE_UINT32(arb_prior, DWEDMA),
         VMSTATE_UINT32(viewport_sel, DWEDMA),
         VMSTATE_BOOL(emulated_irq, DWEDMA),
+        VMSTATE_TIMER_PTR(timer, DWEDMA),
         VMSTATE_END_OF_LIST()
     },
 };

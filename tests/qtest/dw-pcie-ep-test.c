@@ -11,6 +11,7 @@
 
 #include "qemu/osdep.h"
 #include "libqtest.h"
+#include "qobject/qdict.h"
 
 /*
  * virt's platform bus starts at 0x0c000000 and places MMIO regions
@@ -1292,6 +1293,68 @@ static void test_edma_looping_list(void)
     qtest_quit(qts);
 }
 
+static const char *migration_status(QTestState *qts)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+    QDict *ret = qdict_get_qdict(rsp, "return");
+
+    g_strlcpy(status, ret && qdict_haskey(ret, "status") ?
+              qdict_get_str(ret, "status") : "", sizeof(status));
+    qobject_unref(rsp);
+    return status;
+}
+
+/*
+ * A transfer in flight migrates: the destination resumes it from the
+ * registers and the element in flight, and finishes it.
+ */
+static void test_edma_migration(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dw-edma-migration-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "migrate.sock", NULL);
+    g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+    g_autofree char *smp = smp_args();
+    QTestState *src = edma_start(",edma-bandwidth=1");
+    QTestState *dst;
+
+    set_bar(src, 1, 0x40000, 0);
+    qtest_writel(src, DBI + PCI_BAR(1), REMOTE_PCI);
+    fill(src, LOCAL, 0x20100, 0x77);
+    put_data_element(src, LL, CB | LIE, 0x20100, LOCAL, REMOTE_PCI);
+    put_link_element(src, LL + 24, TCB, LL);
+    edma_start_ll(src, WR, 0, LL);
+    qtest_clock_step(src, 1000);
+    g_assert_cmphex(qtest_readl(src, EDMA_CH(WR, 0) + CH_SIZE), ==, 0x10100);
+
+    dst = qtest_initf("-M virt,gic-version=3 -nic none %s "
+                      "-device dw-pcie-ep,id=ep,edma-bandwidth=1 -incoming %s",
+                      smp, uri);
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", uri);
+    for (int i = 0; i < 500 && strcmp(migration_status(src), "completed");
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(migration_status(src), ==, "completed");
+    for (int i = 0; i < 500 && strcmp(migration_status(dst), "completed");
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    qtest_quit(src);
+
+    /* Where it was: running, half way, and it goes on */
+    g_assert_cmphex(ch_cs(dst, WR, 0), ==, 1);
+    g_assert_cmphex(qtest_readl(dst, EDMA_CH(WR, 0) + CH_SIZE), ==, 0x10100);
+    qtest_clock_step(dst, 200 * 1000 * 1000);
+    g_assert_cmphex(ch_cs(dst, WR, 0), ==, 3);
+    g_assert(same(dst, LOCAL, REMOTE, 0x20100));
+    g_assert_cmphex(qtest_readl(dst, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    qtest_quit(dst);
+    unlink(sock);
+    rmdir(dir);
+}
+
 /* The legacy viewport map, at DBI + 0x970, for an IP before 5.40a */
 static void test_edma_legacy(void)
 {
@@ -1379,5 +1442,6 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/edma/doorbell", test_edma_doorbell);
     qtest_add_func("/dw-pcie-ep/edma/looping-list", test_edma_looping_list);
     qtest_add_func("/dw-pcie-ep/edma/legacy", test_edma_legacy);
+    qtest_add_func("/dw-pcie-ep/edma/migration", test_edma_migration);
     return g_test_run();
 }

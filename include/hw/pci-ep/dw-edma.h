@@ -170,7 +170,6 @@ typedef struct DWEDMA {
     uint32_t arb_prior;
     uint32_t viewport_sel;
     bool emulated_irq;          /* the interrupt-emulation latch */
-    int64_t next_tick_ns;       /* when the engine runs again, if armed */
     QEMUTimer *timer;
     qemu_irq irq[DW_EDMA_MAX_IRQS];
     uint8_t *bounce;
