@@ -763,7 +763,12 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
         *reply_len = w->len;
         res = MEMTX_OK;
         revoke_confirmed(link, w->revoke_seq);
-    } else if (!w->done && link->up) {
+    } else if (w->done && w->status == PCIE_EP_LINK_CPL_UR) {
+        res = MEMTX_DECODE_ERROR;
+    } else if (!w->done || w->status == PCIE_EP_LINK_CPL_NONE) {
+        res = MEMTX_ACCESS_ERROR;   /* no completion */
+    }
+    if (!w->done && link->up) {
         trace_pcie_ep_link_timeout(link->name, msg_name[type], addr,
                                    link->timeout_ms);
         if (link->warned_conn != pcie_ep_link_connection(link) + 1) {
@@ -794,7 +799,7 @@ MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
     res = link_request(link, type, addr, len, NULL, 0, buf, len, &got, NULL);
     if (res != MEMTX_OK || got != len) {
         memset(buf, 0xff, len);
-        return MEMTX_ERROR;
+        return res != MEMTX_OK ? res : MEMTX_ERROR;
     }
     return MEMTX_OK;
 }
@@ -1015,12 +1020,15 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
     qemu_mutex_unlock(&link->lock);
 }
 
+/* A request we served: a decode error is an Unsupported Request */
 static void send_cpl(PCIeEPLink *link, uint16_t tag, MemTxResult res,
                      const void *data, unsigned len)
 {
-    link_send(link, PCIE_EP_LINK_CPL,
-              res == MEMTX_OK ? PCIE_EP_LINK_CPL_SC : PCIE_EP_LINK_CPL_UR,
-              tag, len, 0, data, len);
+    uint8_t status = res == MEMTX_OK ? PCIE_EP_LINK_CPL_SC :
+                     res == MEMTX_DECODE_ERROR ? PCIE_EP_LINK_CPL_UR :
+                     PCIE_EP_LINK_CPL_CA;
+
+    link_send(link, PCIE_EP_LINK_CPL, status, tag, len, 0, data, len);
 }
 
 void pcie_ep_link_complete(PCIeEPLink *link, uint16_t tag, MemTxResult res,
@@ -1228,7 +1236,7 @@ static bool link_fail_waiters(PCIeEPLink *link)
         if (w->busy && w->detached) {
             w->busy = false;    /* nobody waits for it */
         } else if (w->busy && !w->done) {
-            w->status = PCIE_EP_LINK_CPL_CA;
+            w->status = PCIE_EP_LINK_CPL_NONE;
             w->done = true;
         }
     }

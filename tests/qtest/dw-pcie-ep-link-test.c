@@ -788,8 +788,9 @@ static void test_hot_reset(void)
 #define EDMA                0x0c004000ULL
 #define EDMA_CH(d, n)       (EDMA + 0x200 + 0x200 * (n) + ((d) ? 0x100 : 0))
 
-static void edma_copy(Lab *lab, int d, uint64_t sar, uint64_t dar,
-                      uint32_t size, uint64_t ll)
+/* Start a one-element copy on channel 0 of direction @d; wait till it ends */
+static void edma_run(Lab *lab, int d, uint64_t sar, uint64_t dar,
+                     uint32_t size, uint64_t ll)
 {
     uint64_t ch = EDMA_CH(d, 0);
 
@@ -809,7 +810,13 @@ static void edma_copy(Lab *lab, int d, uint64_t sar, uint64_t dar,
          i++) {
         qtest_clock_step(lab->ep, 1000 * 1000);
     }
-    g_assert_cmphex(qtest_readl(lab->ep, ch) >> 5 & 3, ==, 3);
+}
+
+static void edma_copy(Lab *lab, int d, uint64_t sar, uint64_t dar,
+                      uint32_t size, uint64_t ll)
+{
+    edma_run(lab, d, sar, dar, size, ll);
+    g_assert_cmphex(qtest_readl(lab->ep, EDMA_CH(d, 0)) >> 5 & 3, ==, 3);
     g_assert_cmphex(qtest_readl(lab->ep, EDMA + (d ? 0xa0 : 0x4c)), ==, 1);
 }
 
@@ -828,13 +835,30 @@ static void test_edma_over_link(void)
     qtest_memwrite(lab.ep, RAM + 0x400000, data, 0x10000);
     edma_copy(&lab, 0, RAM + 0x400000, RAM + 0x300000, 0x10000,
               RAM + 0x600000);
-    qtest_memread(lab.host, RAM + 0x300000, back, 0x10000);
+    /* The writes are posted: they land soon after DONE, in order */
+    for (int i = 0; i < 500; i++) {
+        qtest_memread(lab.host, RAM + 0x300000, back, 0x10000);
+        if (!memcmp(data, back, 0x10000)) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
     g_assert(!memcmp(data, back, 0x10000));
     edma_copy(&lab, 1, RAM + 0x300000, RAM + 0x500000, 0x10000,
               RAM + 0x700000);
     qtest_memread(lab.ep, RAM + 0x500000, back, 0x10000);
     g_assert(!memcmp(data, back, 0x10000));
     g_assert_cmpint(mtree_has(lab.ep, "edma.fast"), ==, mode->fast);
+
+    /*
+     * A read of the host's UART is an Unsupported Request there: the
+     * channel aborts with UR in rd_err_status high (it used to say CA).
+     */
+    qtest_writel(lab.ep, EDMA + 0xac, 0xffffffff);
+    edma_run(&lab, 1, 0x09000000, RAM + 0x500000, 0x100, RAM + 0x700000);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(1, 0)) >> 5 & 3, ==, 2);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xa0), ==, 1u << 16);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xb8), ==, 1);
     lab_stop(&lab);
 }
 

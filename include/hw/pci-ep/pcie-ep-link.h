@@ -60,6 +60,7 @@ typedef enum PCIeEPLinkCplStatus {
     PCIE_EP_LINK_CPL_SC = 0,    /* successful completion */
     PCIE_EP_LINK_CPL_UR = 1,    /* unsupported request */
     PCIE_EP_LINK_CPL_CA = 2,    /* completer abort */
+    PCIE_EP_LINK_CPL_NONE = 0xff, /* not on the wire: the link went down */
 } PCIeEPLinkCplStatus;
 
 /* Every message starts with this header, little-endian on the wire. */
@@ -259,7 +260,8 @@ bool pcie_ep_link_is_up(PCIeEPLink *link);
 /*
  * A non-posted read: waits for the completion, with the BQL dropped.
  * On a timeout, a dead peer or an error status the buffer reads as all
- * ones and the result is not MEMTX_OK.
+ * ones and the result says why: MEMTX_DECODE_ERROR for an Unsupported
+ * Request, MEMTX_ACCESS_ERROR for no completion, MEMTX_ERROR otherwise.
  */
 MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
                               uint64_t addr, void *buf, unsigned len);
