@@ -26,6 +26,9 @@ else
     exit 1
 fi
 
+if [ -e "$node/msi-map" ]; then
+    lab_report info msi-map "msi-map present (its DeviceID 0x$(od -A n -t x1 -j 8 -N 4 "$node/msi-map" | tr -d ' \n'))"
+fi
 dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA' | sed 's/^/@@lab info dmesg /'
 iatu=$(dmesg | grep -o 'iATU: .*' | head -n1)
 case $iatu in

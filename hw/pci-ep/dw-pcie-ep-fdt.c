@@ -53,6 +53,36 @@ static void add_edma_interrupts(SysBusDevice *sbdev, void *fdt,
     }
 }
 
+/*
+ * Where inbound writes reach the GIC ITS (its-doorbell), the ITS is the
+ * controller's MSI controller, with its requester-id as the DeviceID:
+ * Linux's pci-ep-msi then gives the EP function platform MSIs for its
+ * doorbells.  Linux 7.2 wants both forms: pci-ep-msi finds the domain
+ * through msi-map (of_msi_map_get_device_domain() with ID 0 takes no
+ * msi-parent with a DeviceID cell), and the ITS's platform-MSI code
+ * takes the DeviceID from msi-parent (of_pmsi_get_msi_info()).
+ */
+static void add_msi_parent(DWPCIeEPState *s, void *fdt, const char *node)
+{
+    g_auto(GStrv) its = NULL;
+    uint32_t phandle;
+
+    if (!s->its_doorbell) {
+        return;
+    }
+    its = qemu_fdt_node_path(fdt, NULL, "arm,gic-v3-its", NULL);
+    if (!its || !its[0]) {
+        return;             /* no ITS (GICv2): no MSI parent */
+    }
+    phandle = qemu_fdt_get_phandle(fdt, its[0]);
+    if (phandle) {
+        qemu_fdt_setprop_cells(fdt, node, "msi-map", 0, phandle,
+                               s->requester_id, 1);
+        qemu_fdt_setprop_cells(fdt, node, "msi-parent", phandle,
+                               s->requester_id);
+    }
+}
+
 void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                              const char *parent, PlatformBusDevice *pbus,
                              hwaddr bus_base, int irq_start)
@@ -89,5 +119,6 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                      sizeof(max_functions));
     qemu_fdt_setprop(fdt, node, "dma-coherent", NULL, 0);
     add_edma_interrupts(sbdev, fdt, node, pbus, irq_start);
+    add_msi_parent(s, fdt, node);
     g_free(node);
 }

@@ -423,21 +423,26 @@ static const MemoryRegionOps atu_ops = {
     },
 };
 
-/* An inbound TLP for our own eDMA's registers: the embedded doorbell */
-static bool reaches_own_edma(DWPCIeEPState *s, hwaddr addr, unsigned len)
-{
-    hwaddr xlat, plen = len;
-    MemoryRegion *mr;
-
-    RCU_READ_LOCK_GUARD();
-    mr = address_space_translate(&s->dma_as, addr, &xlat, &plen, true,
-                                 dw_pcie_ep_master_attrs(s));
-    return mr == dw_edma_mmio(&s->edma) && plen >= len;
-}
-
 /*
- * Data path: inbound TLPs and the outbound window
+ * Where an inbound TLP may land: RAM, our own eDMA's registers (the
+ * embedded doorbell), and, where the platform routes inbound writes to
+ * it (its-doorbell), an MSI doorbell such as the GIC ITS.
  */
+static bool inbound_may_reach(DWPCIeEPState *s, hwaddr addr, unsigned len,
+                              bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegion *mr;
+
+    switch (pcie_ep_link_reach(&s->dma_as, addr, len, is_write, attrs,
+                               &mr)) {
+    case PCIE_EP_REACH_RAM:
+        return true;
+    case PCIE_EP_REACH_MSI:
+        return s->its_doorbell;
+    default:
+        return mr && mr == dw_edma_mmio(&s->edma);
+    }
+}
 
 MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                                void *buf, unsigned len, bool is_write)
@@ -467,11 +472,12 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
                       is_write ? "write" : "read", len, pci_addr, t.index);
         goto unsupported;
     }
-    if (!pcie_ep_link_may_reach(&s->dma_as, t.addr, len, is_write, attrs) &&
-        !reaches_own_edma(s, t.addr, len)) {
+    if (!inbound_may_reach(s, t.addr, len, is_write, attrs)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
-                      "address 0x%" PRIx64 " lands at 0x%" PRIx64 ", neither "
-                      "RAM nor an MSI doorbell: unsupported request\n",
+                      "address 0x%" PRIx64 " lands at 0x%" PRIx64 ", which "
+                      "inbound TLPs do not reach (RAM, the eDMA, and with "
+                      "its-doorbell an MSI doorbell): unsupported "
+                      "request\n",
                       TYPE_DW_PCIE_EP, is_write ? "write" : "read", len,
                       pci_addr, t.addr);
         goto unsupported;
@@ -1083,7 +1089,9 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_BOOL("fast-path", DWPCIeEPState, link.fast_path, true),
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),
-    DEFINE_PROP_UINT16("requester-id", DWPCIeEPState, requester_id, 0),
+    DEFINE_PROP_UINT16("requester-id", DWPCIeEPState, requester_id,
+                       DW_PCIE_EP_DEFAULT_REQUESTER_ID),
+    DEFINE_PROP_BOOL("its-doorbell", DWPCIeEPState, its_doorbell, true),
     DEFINE_PROP_UINT8("edma-wr-channels", DWPCIeEPState,
                       edma.num_ch[DW_EDMA_WRITE], 2),
     DEFINE_PROP_UINT8("edma-rd-channels", DWPCIeEPState,

@@ -112,14 +112,16 @@ static bool serving_partner(PCIeEPLink *link, PCIeEPLinkMsgType type,
 }
 
 /*
- * What a memory request from the link may reach, as a PCIe function's
+ * What a memory request from the link reaches, as a PCIe function's
  * would: RAM, and (writes only) an MSI doorbell, the GICv3 ITS's
  * translation register or a GICv2m frame.  Registers of anything else
  * (a GIC CPU interface with no current CPU, ECAM, virtio) are not a
- * bus master's business: an Unsupported Request.
+ * bus master's business: an Unsupported Request.  With @target, also
+ * says which region it is (for identity only: not to be dereferenced).
  */
-bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
-                            bool is_write, MemTxAttrs attrs)
+PCIeEPReach pcie_ep_link_reach(AddressSpace *as, hwaddr addr, unsigned len,
+                               bool is_write, MemTxAttrs attrs,
+                               const MemoryRegion **target)
 {
     hwaddr xlat, plen = len;
     MemoryRegion *mr;
@@ -127,20 +129,31 @@ bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
 
     RCU_READ_LOCK_GUARD();
     mr = address_space_translate(as, addr, &xlat, &plen, is_write, attrs);
+    if (target) {
+        *target = plen >= len ? mr : NULL;
+    }
     if (plen < len) {
-        return false;
+        return PCIE_EP_REACH_NONE;
     }
     if (memory_region_is_ram(mr) && !memory_region_is_ram_device(mr)) {
-        return true;
+        return PCIE_EP_REACH_RAM;
     }
     if (!is_write || !mr->owner) {
-        return false;
+        return PCIE_EP_REACH_NONE;
     }
     its = object_dynamic_cast(mr->owner, TYPE_ARM_GICV3_ITS_COMMON);
-    if (its && mr == &ARM_GICV3_ITS_COMMON(its)->iomem_its_translation) {
-        return true;
+    if ((its && mr == &ARM_GICV3_ITS_COMMON(its)->iomem_its_translation) ||
+        object_dynamic_cast(mr->owner, "arm-gicv2m")) {
+        return PCIE_EP_REACH_MSI;
     }
-    return object_dynamic_cast(mr->owner, "arm-gicv2m") != NULL;
+    return PCIE_EP_REACH_NONE;
+}
+
+bool pcie_ep_link_may_reach(AddressSpace *as, hwaddr addr, unsigned len,
+                            bool is_write, MemTxAttrs attrs)
+{
+    return pcie_ep_link_reach(as, addr, len, is_write, attrs, NULL) !=
+           PCIE_EP_REACH_NONE;
 }
 
 bool pcie_ep_link_in_iothread(PCIeEPLink *link)

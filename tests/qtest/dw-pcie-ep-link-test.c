@@ -900,6 +900,47 @@ static void test_its_device_id(void)
     lab_stop(&lab);
 }
 
+/*
+ * On a platform whose inbound writes cannot reach the ITS (its-doorbell
+ * off), the same write is an Unsupported Request, and the ITS sees
+ * nothing.  By default the controller's DeviceID is 0x1000.
+ */
+static void test_its_doorbell_off(void)
+{
+    Lab lab = {
+        .ep_args = "-global dw-pcie-ep.its-doorbell=off -d guest_errors",
+        .ep_trace = "gicv3_its_translation_write",
+    };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
+    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
+    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2b);
+    g_assert(ep_log_says(&lab, "which inbound TLPs do not reach"));
+    {
+        /* Refused as it came in: the ITS saw nothing by then */
+        g_autofree char *path = g_build_filename(lab.dir, "ep.log", NULL);
+        g_autofree char *text = NULL;
+
+        g_assert(g_file_get_contents(path, &text, NULL, NULL));
+        g_assert(!strstr(text, "data 0x2b"));
+    }
+    lab_stop(&lab);
+
+    /* The positive control, with the default requester-id */
+    lab = (Lab) { .ep_trace = "gicv3_its_translation_write" };
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
+    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
+    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2c);
+    g_assert(ep_log_says(&lab, "data 0x2c size 4 requester_id 0x1000"));
+    lab_stop(&lab);
+}
+
 /* Neither VM migrates while a link exists: the link's state would not. */
 static void test_migration_blocked(void)
 {
@@ -950,6 +991,7 @@ int main(int argc, char **argv)
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
     add_mode_tests("its-device-id", test_its_device_id);
+    add_mode_tests("its-doorbell-off", test_its_doorbell_off);
     add_mode_tests("edma", test_edma_over_link);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",

@@ -110,7 +110,15 @@ struct DWPCIeEPState {
     uint8_t num_lanes;
     bool ltssm_enable_at_reset;
     uint16_t requester_id;
+    bool its_doorbell;
 };
+
+/*
+ * requester-id by default: above every RID the EP VM's own PCIe root
+ * complex can give its functions on buses 0 to 0xf, as virt's msi-map
+ * and iommu-map make RIDs DeviceIDs and StreamIDs.
+ */
+#define DW_PCIE_EP_DEFAULT_REQUESTER_ID 0x1000
 
 /* The function's configuration space as the host sees it (the link). */
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,

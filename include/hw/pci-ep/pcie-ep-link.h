@@ -302,6 +302,16 @@ bool pcie_ep_link_revokes_pending(PCIeEPLink *link);
 /* Run @fn(@opaque) once in the thread that serves the link's socket */
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque);
+/* What a memory request from the link lands on (pcie_ep_link_reach()) */
+typedef enum PCIeEPReach {
+    PCIE_EP_REACH_NONE,     /* nothing a bus master may touch */
+    PCIE_EP_REACH_RAM,
+    PCIE_EP_REACH_MSI,      /* a write to an MSI doorbell */
+} PCIeEPReach;
+
+PCIeEPReach pcie_ep_link_reach(AddressSpace *as, hwaddr addr, unsigned len,
+                               bool is_write, MemTxAttrs attrs,
+                               const MemoryRegion **target);
 /*
  * A memory request from the link, with @attrs, may touch [addr, addr +
  * len) of @as: RAM, or for a write an MSI doorbell (GICv3 ITS, GICv2m).
