@@ -6,20 +6,23 @@
  * docs/design.md, "The eDMA"):
  * - A channel's ctrl1.CS reads 0 until it first runs, 1 while running,
  *   2 after an abort and 3 once stopped.
- * - Linked-list mode consumes an element only while its CB equals the
- *   channel's CCS; an element that differs stops the channel, without
- *   an interrupt.  A link element (LLP) moves on to its pointer, and
+ * - Linked-list mode runs a data element only while its CB equals the
+ *   channel's CCS; one that differs stops the channel, without an
+ *   interrupt, LLP on it.  A link element (LLP) is always followed, and
  *   toggles CCS if it has TCB.  A data element with LIE or RIE sets the
- *   channel's DONE status when it completes; RIE also sends the done
- *   IMWr.  Non-linked-list mode moves ctrl1/size/SAR/DAR once, then
- *   sets DONE (and sends the IMWr with ctrl1.RIE).
+ *   channel's DONE status when it completes, once the channel has gone
+ *   on to its next data element or stopped; RIE also sends the done
+ *   IMWr.  Non-linked-list mode moves ctrl1/size/SAR/DAR once, then sets
+ *   DONE (and sends the IMWr with ctrl1.RIE).
+ * - The local side reaches RAM only; anything else (MMIO, the window)
+ *   aborts the channel as an error of that side.
  * - While a channel runs, the engine loads each data element into the
  *   channel's size, SAR and DAR and advances them, and LLP points at the
  *   current element: software sees the transfer in flight.
- * - int_mask reads 0x00ff00ff (every channel masked) after reset.  A
- *   write to int_status asserts the interrupt-emulation latch (the
- *   embedded doorbell) without setting status bits; a write to int_clear
- *   clears the bits written as one, and the latch.
+ * - int_mask has every channel masked after reset.  A write to
+ *   int_status asserts the interrupt-emulation latch (the embedded
+ *   doorbell) without setting status bits; a write to int_clear clears
+ *   the bits written as one, and the latch.
  * - An abort sets the channel's ABORT status and one error bit (see
  *   dw-edma.h); the error bits clear when the channel starts again.
  *   Doorbell with STOP (bit 31) aborts a running channel; clearing
@@ -37,15 +40,22 @@
 #include "qemu/bswap.h"
 #include "qemu/log.h"
 #include "qemu/timer.h"
-#include "qemu/host-utils.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
 #include "hw/pci-ep/dw-edma.h"
 #include "trace.h"
 
-/* Bounds on one tick's work per channel: bytes moved, elements fetched */
+/*
+ * Bounds on one tick's work per channel: bytes moved, elements fetched.
+ * A tick also takes at least EDMA_MIN_TICK_NS of virtual time, so that a
+ * list that never ends cannot keep virtual time from moving on.  After a
+ * data element with an interrupt, up to EDMA_SETTLE_FETCHES link
+ * elements are followed at once, so DONE comes with the channel settled.
+ */
 #define EDMA_TICK_BYTES     (64 * 1024)
 #define EDMA_TICK_FETCHES   64
+#define EDMA_SETTLE_FETCHES 8
+#define EDMA_MIN_TICK_NS    1000
 
 #define CTRL1_WRITABLE  (R_EDMA_CH_CTRL1_CB_MASK | R_EDMA_CH_CTRL1_TCB_MASK | \
                          R_EDMA_CH_CTRL1_LLP_MASK | R_EDMA_CH_CTRL1_LIE_MASK | \
@@ -129,11 +139,43 @@ static void send_imwr(DWEDMA *e, DWEDMADir d, unsigned n, bool abort)
     uint32_t le = cpu_to_le32(data);
 
     trace_dw_edma_imwr(dir_name[d], n, abort, addr, data);
-    if (e->ops->remote_rw(e->opaque, addr, &le, sizeof(le), true) !=
+    if (e->ops->remote_prepare(e->opaque, addr, sizeof(le), true) <
+        sizeof(le) ||
+        e->ops->remote_rw(e->opaque, addr, &le, sizeof(le), true) !=
         MEMTX_OK) {
         qemu_log_mask(LOG_GUEST_ERROR, "dw-edma: %s channel %u: the %s IMWr "
                       "to 0x%" PRIx64 " could not be sent\n", dir_name[d], n,
                       abort ? "abort" : "done", addr);
+    }
+}
+
+static void kick(DWEDMA *e);
+
+/*
+ * IMWrs go out from the engine's tick, never from a register access: the
+ * remote side may drop the BQL, which an MMIO handler must not do.
+ */
+static void queue_imwr(DWEDMA *e, DWEDMADir d, unsigned n, bool abort)
+{
+    e->ch[d][n].imwr_pending |= abort ? DW_EDMA_IMWR_ABORT :
+                                        DW_EDMA_IMWR_DONE;
+    kick(e);
+}
+
+static void send_pending_imwrs(DWEDMA *e)
+{
+    for (DWEDMADir d = DW_EDMA_WRITE; d <= DW_EDMA_READ; d++) {
+        for (unsigned n = 0; n < e->num_ch[d]; n++) {
+            uint8_t pending = e->ch[d][n].imwr_pending;
+
+            e->ch[d][n].imwr_pending = 0;
+            if (pending & DW_EDMA_IMWR_DONE) {
+                send_imwr(e, d, n, false);
+            }
+            if (pending & DW_EDMA_IMWR_ABORT) {
+                send_imwr(e, d, n, true);
+            }
+        }
     }
 }
 
@@ -145,7 +187,7 @@ static void chan_done(DWEDMA *e, DWEDMADir d, unsigned n, bool remote)
     trace_dw_edma_done(dir_name[d], n);
     update_irqs(e);
     if (remote) {
-        send_imwr(e, d, n, false);
+        queue_imwr(e, d, n, false);
     }
 }
 
@@ -169,7 +211,7 @@ static void chan_abort(DWEDMA *e, DWEDMADir d, unsigned n, unsigned err_reg,
     c->epoch++;
     update_irqs(e);
     if (remote) {
-        send_imwr(e, d, n, true);
+        queue_imwr(e, d, n, true);
     }
 }
 
@@ -209,60 +251,82 @@ static void remote_abort(DWEDMA *e, DWEDMADir d, unsigned n, MemTxResult r)
 
 /* The engine */
 
+/* The local side reaches RAM only (see the top of the file). */
+static bool local_is_ram(DWEDMA *e, uint64_t addr, unsigned len, bool write)
+{
+    hwaddr xlat, plen = len;
+    MemoryRegion *mr;
+
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(e->local_as, addr, &xlat, &plen, write,
+                                 e->local_attrs);
+    return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
+           plen >= len;
+}
+
+static MemTxResult local_rw(DWEDMA *e, uint64_t addr, void *buf,
+                            unsigned len, bool write)
+{
+    if (!local_is_ram(e, addr, len, write)) {
+        return MEMTX_DECODE_ERROR;
+    }
+    return address_space_rw(e->local_as, addr, e->local_attrs, buf, len,
+                            write);
+}
+
 /*
- * Move @len bytes of channel @n's current element.  The remote side may
- * drop the BQL: false if the channel stopped or aborted meanwhile.
+ * Move up to @len bytes of channel @n's current element, in one request
+ * to the remote side.  The remote side may drop the BQL: if the channel
+ * stopped, aborted or started again meanwhile, that wins.  Returns the
+ * bytes moved, 0 if the channel is no longer this transfer's.
  */
-static bool move_piece(DWEDMA *e, DWEDMADir d, unsigned n, uint32_t len)
+static uint32_t move_piece(DWEDMA *e, DWEDMADir d, unsigned n, uint32_t len)
 {
     DWEDMAChan *c = &e->ch[d][n];
     uint32_t epoch = c->epoch;
     uint64_t sar = c->sar, dar = c->dar;
+    uint64_t remote = d == DW_EDMA_WRITE ? dar : sar;
     MemTxResult r;
 
+    len = MIN(len, e->ops->remote_prepare(e->opaque, remote, len,
+                                          d == DW_EDMA_WRITE));
+    if (c->epoch != epoch) {
+        return 0;
+    }
     if (d == DW_EDMA_WRITE) {
-        r = address_space_read(e->local_as, sar, e->local_attrs, e->bounce,
-                               len);
-        if (r != MEMTX_OK) {
+        if (local_rw(e, sar, e->bounce, len, false) != MEMTX_OK) {
             chan_abort(e, d, n, 0, BIT(n + R_EDMA_WR_ERR_APP_READ_SHIFT),
                        "local read error");
-            return false;
+            return 0;
         }
         r = e->ops->remote_rw(e->opaque, dar, e->bounce, len, true);
-        if (c->epoch != epoch) {
-            return false;
-        }
-        if (r != MEMTX_OK) {
-            remote_abort(e, d, n, r);
-            return false;
-        }
     } else {
         r = e->ops->remote_rw(e->opaque, sar, e->bounce, len, false);
-        if (c->epoch != epoch) {
-            return false;
-        }
-        if (r != MEMTX_OK) {
-            remote_abort(e, d, n, r);
-            return false;
-        }
-        r = address_space_write(e->local_as, dar, e->local_attrs, e->bounce,
-                                len);
-        if (r != MEMTX_OK) {
-            chan_abort(e, d, n, 0, BIT(n + R_EDMA_RD_ERR_LO_APP_WRITE_SHIFT),
-                       "local write error");
-            return false;
-        }
+    }
+    if (c->epoch != epoch) {
+        return 0;
+    }
+    if (r != MEMTX_OK) {
+        remote_abort(e, d, n, r);
+        return 0;
+    }
+    if (d == DW_EDMA_READ &&
+        local_rw(e, dar, e->bounce, len, true) != MEMTX_OK) {
+        chan_abort(e, d, n, 0, BIT(n + R_EDMA_RD_ERR_LO_APP_WRITE_SHIFT),
+                   "local write error");
+        return 0;
     }
     trace_dw_edma_move(dir_name[d], n, sar, dar, len);
     c->size -= len;
     c->sar = sar + len;
     c->dar = dar + len;
-    return true;
+    return len;
 }
 
 /*
- * Linked-list mode: fetch the element at LLP.  False if the channel
- * stopped (an element that is not ours yet) or aborted.
+ * Linked-list mode: fetch the element at LLP, following a link element
+ * or loading a data element.  False if the channel stopped (a data
+ * element that is not ours yet) or aborted.
  */
 static bool fetch_element(DWEDMA *e, DWEDMADir d, unsigned n)
 {
@@ -270,8 +334,7 @@ static bool fetch_element(DWEDMA *e, DWEDMADir d, unsigned n)
     uint8_t lli[DW_EDMA_LLI_SIZE];
     uint32_t ctrl;
 
-    if (address_space_read(e->local_as, c->llp, e->local_attrs, lli,
-                           sizeof(lli)) != MEMTX_OK) {
+    if (local_rw(e, c->llp, lli, sizeof(lli), false) != MEMTX_OK) {
         chan_abort(e, d, n, 0, BIT(n + (d == DW_EDMA_WRITE ?
                                         R_EDMA_WR_ERR_LL_FETCH_SHIFT :
                                         R_EDMA_RD_ERR_LO_LL_FETCH_SHIFT)),
@@ -280,17 +343,17 @@ static bool fetch_element(DWEDMA *e, DWEDMADir d, unsigned n)
     }
     ctrl = ldl_le_p(lli);
     trace_dw_edma_element(dir_name[d], n, c->llp, ctrl);
-    if (FIELD_EX32(ctrl, EDMA_CH_CTRL1, CB) !=
-        FIELD_EX32(c->ctrl1, EDMA_CH_CTRL1, CCS)) {
-        chan_stop(e, d, n);
-        return false;
-    }
     if (ctrl & R_EDMA_CH_CTRL1_LLP_MASK) {
         if (ctrl & R_EDMA_CH_CTRL1_TCB_MASK) {
             c->ctrl1 ^= R_EDMA_CH_CTRL1_CCS_MASK;
         }
         c->llp = ldq_le_p(lli + 8);
         return true;
+    }
+    if (FIELD_EX32(ctrl, EDMA_CH_CTRL1, CB) !=
+        FIELD_EX32(c->ctrl1, EDMA_CH_CTRL1, CCS)) {
+        chan_stop(e, d, n);
+        return false;
     }
     c->size = ldl_le_p(lli + 4);
     c->sar = ldq_le_p(lli + 8);
@@ -300,11 +363,23 @@ static bool fetch_element(DWEDMA *e, DWEDMADir d, unsigned n)
     return true;
 }
 
+/* Follow link elements until a data element is loaded or the channel stops */
+static void settle(DWEDMA *e, DWEDMADir d, unsigned n)
+{
+    DWEDMAChan *c = &e->ch[d][n];
+
+    for (int i = 0; i < EDMA_SETTLE_FETCHES && chan_running(c) &&
+         !c->elem_loaded; i++) {
+        fetch_element(e, d, n);
+    }
+}
+
 /* The current element (or the non-linked-list transfer) is complete. */
 static void element_done(DWEDMA *e, DWEDMADir d, unsigned n)
 {
     DWEDMAChan *c = &e->ch[d][n];
     uint32_t irqs = R_EDMA_CH_CTRL1_LIE_MASK | R_EDMA_CH_CTRL1_RIE_MASK;
+    uint32_t ctrl = c->elem_ctrl;
 
     if (!(c->ctrl1 & R_EDMA_CH_CTRL1_LLE_MASK)) {
         chan_stop(e, d, n);
@@ -313,8 +388,10 @@ static void element_done(DWEDMA *e, DWEDMADir d, unsigned n)
     }
     c->elem_loaded = false;
     c->llp += DW_EDMA_LLI_SIZE;
-    if (c->elem_ctrl & irqs) {
-        chan_done(e, d, n, c->elem_ctrl & R_EDMA_CH_CTRL1_RIE_MASK);
+    if (ctrl & irqs) {
+        /* Software that starts its next chunk on DONE finds it stopped. */
+        settle(e, d, n);
+        chan_done(e, d, n, ctrl & R_EDMA_CH_CTRL1_RIE_MASK);
     }
 }
 
@@ -345,8 +422,8 @@ static uint64_t chan_run(DWEDMA *e, DWEDMADir d, unsigned n)
         if (!budget) {
             break;
         }
-        len = MIN(c->size, budget);
-        if (!move_piece(e, d, n, len)) {
+        len = move_piece(e, d, n, MIN(c->size, budget));
+        if (!len) {
             break;
         }
         budget -= len;
@@ -373,11 +450,12 @@ static void schedule_tick(DWEDMA *e, uint64_t moved)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     int64_t delay = 0;
 
+    /* @moved is at most a few MiB: no overflow in 64 bits */
     if (e->bandwidth_mib) {
-        delay = muldiv64(moved, NANOSECONDS_PER_SECOND,
-                         (uint64_t)e->bandwidth_mib << 20);
+        delay = moved * NANOSECONDS_PER_SECOND /
+                ((uint64_t)e->bandwidth_mib << 20);
     }
-    timer_mod(e->timer, now + delay);
+    timer_mod(e->timer, now + MAX(delay, EDMA_MIN_TICK_NS));
 }
 
 static void edma_tick(void *opaque)
@@ -385,6 +463,7 @@ static void edma_tick(void *opaque)
     DWEDMA *e = opaque;
     uint64_t moved = 0;
 
+    send_pending_imwrs(e);
     for (DWEDMADir d = DW_EDMA_WRITE; d <= DW_EDMA_READ; d++) {
         for (unsigned n = 0; n < e->num_ch[d]; n++) {
             if (chan_running(&e->ch[d][n])) {
@@ -399,6 +478,9 @@ static void edma_tick(void *opaque)
 
 static void kick(DWEDMA *e)
 {
+    if (!e->timer) {
+        return;
+    }
     if (!timer_pending(e->timer)) {
         timer_mod(e->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
     }
@@ -864,6 +946,7 @@ static const VMStateDescription vmstate_dw_edma_chan = {
         VMSTATE_UINT32(elem_ctrl, DWEDMAChan),
         VMSTATE_BOOL(elem_loaded, DWEDMAChan),
         VMSTATE_UINT32(pwr_en, DWEDMAChan),
+        VMSTATE_UINT8(imwr_pending, DWEDMAChan),
         VMSTATE_END_OF_LIST()
     },
 };

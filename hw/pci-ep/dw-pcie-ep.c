@@ -526,42 +526,49 @@ static bool edma_remote_is_ram(DWPCIeEPState *s, uint64_t addr, unsigned len)
     return memory_region_is_ram(mr) && plen >= len;
 }
 
-static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,
-                                  unsigned len, bool is_write)
+static unsigned edma_remote_prepare(void *opaque, uint64_t addr,
+                                    unsigned len, bool is_write)
 {
     DWPCIeEPState *s = opaque;
     unsigned gen = pcie_ep_fastpath_generation(&s->link);
     unsigned max = edma_max_request(s, is_write);
-    uint8_t *p = buf;
 
-    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_DOWN) {
-        return MEMTX_ACCESS_ERROR;
+    if (dw_pcie_ep_link_state(s) != DW_PCIE_EP_LINK_UP) {
+        return MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
     }
-    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP &&
-        pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
+    if (pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
         pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
                                  gen);
     }
-    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP &&
-        edma_remote_is_ram(s, addr, len)) {
-        return address_space_rw(&s->edma_remote_as, addr,
-                                MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
+    if (edma_remote_is_ram(s, addr, len)) {
+        return len;
     }
-    while (len) {
-        unsigned n = MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
-        MemTxResult r = outbound_tlp(s, addr, p, n, is_write);
+    return MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
+}
 
-        if (r != MEMTX_OK) {
-            return r;
+static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,
+                                  unsigned len, bool is_write)
+{
+    DWPCIeEPState *s = opaque;
+
+    switch (dw_pcie_ep_link_state(s)) {
+    case DW_PCIE_EP_LINK_DOWN:
+        return MEMTX_ACCESS_ERROR;
+    case DW_PCIE_EP_LINK_UP:
+        if (edma_remote_is_ram(s, addr, len)) {
+            return address_space_rw(&s->edma_remote_as, addr,
+                                    MEMTXATTRS_UNSPECIFIED, buf, len,
+                                    is_write);
         }
-        addr += n;
-        p += n;
-        len -= n;
+        /* fall through */
+    default:
+        assert(len <= 0x1000 - (addr & 0xfff));
+        return outbound_tlp(s, addr, buf, len, is_write);
     }
-    return MEMTX_OK;
 }
 
 static const DWEDMAOps dw_pcie_ep_edma_ops = {
+    .remote_prepare = edma_remote_prepare,
     .remote_rw = edma_remote_rw,
 };
 
@@ -1043,10 +1050,11 @@ static int dw_pcie_ep_post_load(void *opaque, int version_id)
     return 0;
 }
 
+/* Version 2: the eDMA */
 static const VMStateDescription vmstate_dw_pcie_ep = {
     .name = TYPE_DW_PCIE_EP,
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .version_id = 2,
+    .minimum_version_id = 2,
     .post_load = dw_pcie_ep_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8_ARRAY(config, DWPCIeEPState, DW_PCIE_EP_DBI_SIZE),

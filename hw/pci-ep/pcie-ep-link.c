@@ -129,6 +129,10 @@ PCIeEPReach pcie_ep_link_reach(AddressSpace *as, hwaddr addr, unsigned len,
 
     RCU_READ_LOCK_GUARD();
     mr = address_space_translate(as, addr, &xlat, &plen, is_write, attrs);
+    /* The length comes back clamped for RAM only: clamp MMIO to its region */
+    if (!memory_region_is_ram(mr) && memory_region_size(mr) - xlat < plen) {
+        plen = memory_region_size(mr) - xlat;
+    }
     if (target) {
         *target = plen >= len ? mr : NULL;
     }

@@ -1031,8 +1031,9 @@ static void test_edma_ll_write(void)
     qtest_clock_step(qts, 200 * 1000 * 1000);
     g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
     g_assert(same(qts, LOCAL, REMOTE, 0x20100));
-    /* Stopped at the link element, whose CB is not CCS */
-    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_LLP), ==, LL + 24);
+    /* Round the link element (CCS toggled): stopped on the element run */
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_LLP), ==, LL);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_CTRL1) & CCS, ==, 0);
     g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
     g_assert_true(qtest_get_irq(qts, 0));
     qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 1);
@@ -1058,12 +1059,15 @@ static void test_edma_ll_read(void)
     qtest_quit(qts);
 }
 
+static void expect_abort(QTestState *qts, int d, int ch, uint64_t err_reg,
+                         uint32_t err);
+
 /*
  * Cycle bits and link elements: list A's data element, a link element
- * with TCB to list B, whose element (CB 0 now) completes with LIE, then
- * B's link element (CB 1, not CCS) stops the channel.  Only the LIE
- * element interrupts.  A second doorbell resumes at LLP, as Linux's next
- * chunk does: B's link element now has CB 0 and takes the channel back.
+ * with TCB to list B (CCS 0 now), whose element (CB 0) completes with
+ * LIE, then B's link element back to A without TCB: A's element (CB 1)
+ * is not CCS, and the channel stops on it.  Only the LIE element
+ * interrupts.
  */
 static void test_edma_cycle_bits(void)
 {
@@ -1072,30 +1076,157 @@ static void test_edma_cycle_bits(void)
 
     fill(qts, LOCAL, 0x2000, 0x33);
     put_data_element(qts, a, CB, 0x1000, LOCAL, REMOTE_PCI);
-    put_link_element(qts, a + 24, CB | TCB, b);
+    put_link_element(qts, a + 24, TCB, b);
     put_data_element(qts, b, LIE, 0x1000, LOCAL + 0x1000,
                      REMOTE_PCI + 0x1000);
-    put_link_element(qts, b + 24, CB | TCB, a);
+    put_link_element(qts, b + 24, CB, a);
     edma_start_ll(qts, WR, 1, a);
     qtest_clock_step(qts, 1000 * 1000);
     g_assert_cmphex(ch_cs(qts, WR, 1), ==, 3);
     g_assert(same(qts, LOCAL, REMOTE, 0x2000));
-    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 1) + CH_LLP), ==, b + 24);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 1) + CH_LLP), ==, a);
     g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 1) + CH_CTRL1) & CCS, ==, 0);
     g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
-    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 2);
+    qtest_quit(qts);
+}
 
-    /* The next chunk: B's link element becomes ours, A's data again */
-    fill(qts, LOCAL, 0x1000, 0x44);
-    put_data_element(qts, a, CB | LIE, 0x1000, LOCAL, REMOTE_PCI);
-    put_link_element(qts, a + 24, TCB, a);
-    put_link_element(qts, b + 24, TCB, a);
-    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 1);
+/*
+ * Linux's descriptor of several chunks in one list region, its last
+ * chunk shorter: chunk 1 is three elements (CB 1, LIE on the last) and a
+ * link element with TCB; the channel stops on slot 0 with CCS 0.  Chunk
+ * 2, one element (CB 0) and its link element, is rung by a doorbell
+ * alone, with no LLP or CCS rewrite: it runs, and DONE comes again.
+ */
+static void test_edma_chunks(void)
+{
+    QTestState *qts = edma_start("");
+
+    fill(qts, LOCAL, 0x4000, 0x99);
+    for (int i = 0; i < 3; i++) {
+        put_data_element(qts, LL + 24 * i, CB | (i == 2 ? LIE : 0), 0x1000,
+                         LOCAL + 0x1000 * i, REMOTE_PCI + 0x1000 * i);
+    }
+    put_link_element(qts, LL + 24 * 3, TCB, LL);
+    edma_start_ll(qts, WR, 0, LL);
     qtest_clock_step(qts, 1000 * 1000);
-    g_assert_cmphex(ch_cs(qts, WR, 1), ==, 3);
-    g_assert(same(qts, LOCAL, REMOTE, 0x1000));
-    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 1) + CH_LLP), ==, a + 24);
-    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x3000));
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 1);
+
+    put_data_element(qts, LL, LIE, 0x1000, LOCAL + 0x3000,
+                     REMOTE_PCI + 0x3000);
+    put_link_element(qts, LL + 24, TCB, LL);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x4000));
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    g_assert_cmphex(edma_rd64(qts, EDMA_CH(WR, 0) + CH_LLP), ==, LL);
+    qtest_quit(qts);
+}
+
+/*
+ * The DONE of an element fetched last in a tick (64 fetches a tick)
+ * comes with the channel stopped: Linux starts the next descriptor from
+ * that interrupt, and a write to a running channel would be lost.
+ */
+static void test_edma_done_settled(void)
+{
+    QTestState *qts = edma_start("");
+
+    fill(qts, LOCAL, 64 * 0x10, 0xaa);
+    for (int i = 0; i < 64; i++) {
+        put_data_element(qts, LL + 24 * i, CB | (i == 63 ? LIE : 0), 0x10,
+                         LOCAL + 0x10 * i, REMOTE_PCI + 0x10 * i);
+    }
+    put_link_element(qts, LL + 24 * 64, TCB, LL);
+    edma_start_ll(qts, WR, 0, LL);
+    for (int i = 0; i < 100 &&
+         !qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)); i++) {
+        qtest_clock_step(qts, 1000);
+    }
+    g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    qtest_quit(qts);
+}
+
+/*
+ * The local side reaches RAM only: an element in the outbound window, or
+ * data from the eDMA's own registers, aborts the channel.
+ */
+static void test_edma_local_not_ram(void)
+{
+    QTestState *qts = edma_start("");
+
+    map_outbound(qts, 0, WINDOW, REMOTE_PCI, 0x1000);
+    edma_start_ll(qts, WR, 0, WINDOW);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 16);
+    put_data_element(qts, LL, CB | LIE, 0x40, EDMA, REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, LL);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 0);
+    put_data_element(qts, LL, CB | LIE, 0x40, REMOTE_PCI, EDMA + 0x200);
+    edma_start_ll(qts, RD, 0, LL);
+    expect_abort(qts, RD, 0, EDMA_RD_ERR_LO, 1u << 0);
+    qtest_quit(qts);
+}
+
+/*
+ * Unthrottled (edma-bandwidth=0), a list that never ends still lets
+ * virtual time move on: the clock step returns.
+ */
+static void test_edma_unthrottled_loop(void)
+{
+    QTestState *qts = edma_start(",edma-bandwidth=0");
+
+    put_link_element(qts, LL, CB, LL);
+    edma_start_ll(qts, WR, 0, LL);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0x80000000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 2);
+    qtest_quit(qts);
+}
+
+/* A bandwidth above 4 GiB/s paces the engine (it once divided by zero) */
+static void test_edma_high_bandwidth(void)
+{
+    QTestState *qts = edma_start(",edma-bandwidth=8192");
+
+    set_bar(qts, 1, 0x40000, 0);
+    qtest_writel(qts, DBI + PCI_BAR(1), REMOTE_PCI);
+    fill(qts, LOCAL, 0x20000, 0xbb);
+    put_data_element(qts, LL, CB | LIE, 0x20000, LOCAL, REMOTE_PCI);
+    put_link_element(qts, LL + 24, TCB, LL);
+    edma_start_ll(qts, WR, 0, LL);
+    /* 64 KiB a tick at 8 GiB/s: the second tick is 7.6 us later */
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_SIZE), ==, 0x10000);
+    qtest_clock_step(qts, 10 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert(same(qts, LOCAL, REMOTE, 0x20000));
+    qtest_quit(qts);
+}
+
+/*
+ * An inbound write that starts in the eDMA's registers and runs past
+ * their end is refused whole: it used to write on into what follows (here
+ * a second controller's DBI, at 0x0c006000).
+ */
+static void test_edma_inbound_bounds(void)
+{
+    QTestState *qts = edma_start(" -device dw-pcie-ep,id=ep2,"
+                                 "addr-space-size=0x100000");
+    uint64_t dbi2 = PLATFORM_BUS_BASE + 0x6000;
+    uint16_t cmd = qtest_readw(qts, dbi2 + PCI_COMMAND);
+
+    map_inbound_bar(qts, 0, 1, EDMA);
+    map_outbound(qts, 0, WINDOW, REMOTE_PCI, 0x10000);
+    qtest_writeq(qts, WINDOW + 0x1ffc, 0x0000014600000000ULL);
+    g_assert_cmphex(qtest_readw(qts, dbi2 + PCI_COMMAND), ==, cmd);
+    /* The positive control: inside the registers, the doorbell rings */
+    qtest_writel(qts, WINDOW + 0xa0, 0);
+    g_assert_true(qtest_get_irq(qts, 0));
     qtest_quit(qts);
 }
 
@@ -1434,6 +1565,15 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/edma/ll-write", test_edma_ll_write);
     qtest_add_func("/dw-pcie-ep/edma/ll-read", test_edma_ll_read);
     qtest_add_func("/dw-pcie-ep/edma/cycle-bits", test_edma_cycle_bits);
+    qtest_add_func("/dw-pcie-ep/edma/chunks", test_edma_chunks);
+    qtest_add_func("/dw-pcie-ep/edma/done-settled", test_edma_done_settled);
+    qtest_add_func("/dw-pcie-ep/edma/local-not-ram", test_edma_local_not_ram);
+    qtest_add_func("/dw-pcie-ep/edma/unthrottled-loop",
+                   test_edma_unthrottled_loop);
+    qtest_add_func("/dw-pcie-ep/edma/high-bandwidth",
+                   test_edma_high_bandwidth);
+    qtest_add_func("/dw-pcie-ep/edma/inbound-bounds",
+                   test_edma_inbound_bounds);
     qtest_add_func("/dw-pcie-ep/edma/non-ll", test_edma_non_ll);
     qtest_add_func("/dw-pcie-ep/edma/aborts", test_edma_aborts);
     qtest_add_func("/dw-pcie-ep/edma/stop", test_edma_stop);

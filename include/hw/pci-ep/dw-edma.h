@@ -135,8 +135,12 @@ typedef struct DWEDMAChan {
     uint32_t elem_ctrl;     /* the data element being moved, if loaded */
     bool elem_loaded;
     uint32_t pwr_en;
+    uint8_t imwr_pending;   /* DW_EDMA_IMWR_*: for the next tick to send */
     uint32_t epoch;         /* bumped by anything that stops it */
 } DWEDMAChan;
+
+#define DW_EDMA_IMWR_DONE       1
+#define DW_EDMA_IMWR_ABORT      2
 
 typedef struct DWEDMADirRegs {
     uint32_t engine_en;
@@ -154,10 +158,18 @@ typedef struct DWEDMADirRegs {
 
 typedef struct DWEDMAOps {
     /*
-     * A memory request of @len bytes onto the link, at PCI address
-     * @addr.  May drop the BQL.  MEMTX_DECODE_ERROR: an Unsupported
-     * Request; MEMTX_ACCESS_ERROR: no completion (the link is down);
-     * MEMTX_ERROR: any other failed completion.
+     * How many of @len bytes at PCI address @addr one remote request may
+     * move (at least one): all of them where the remote side is RAM we
+     * map, else what a TLP may carry.  May drop the BQL (to ask the peer
+     * what it maps).
+     */
+    unsigned (*remote_prepare)(void *opaque, uint64_t addr, unsigned len,
+                               bool is_write);
+    /*
+     * One memory request of @len bytes (as remote_prepare() allowed) at
+     * PCI address @addr.  May drop the BQL.  MEMTX_DECODE_ERROR: an
+     * Unsupported Request; MEMTX_ACCESS_ERROR: no completion (a timeout,
+     * the link down); MEMTX_ERROR: any other failed completion.
      */
     MemTxResult (*remote_rw)(void *opaque, uint64_t addr, void *buf,
                              unsigned len, bool is_write);
