@@ -56,6 +56,8 @@
 #define EDMA_TICK_FETCHES   64
 #define EDMA_SETTLE_FETCHES 8
 #define EDMA_MIN_TICK_NS    1000
+/* A channel that found no room on the link tries again this much later */
+#define EDMA_STALL_NS       (100 * 1000)
 
 #define CTRL1_WRITABLE  (R_EDMA_CH_CTRL1_CB_MASK | R_EDMA_CH_CTRL1_TCB_MASK | \
                          R_EDMA_CH_CTRL1_LLP_MASK | R_EDMA_CH_CTRL1_LIE_MASK | \
@@ -139,9 +141,7 @@ static void send_imwr(DWEDMA *e, DWEDMADir d, unsigned n, bool abort)
     uint32_t le = cpu_to_le32(data);
 
     trace_dw_edma_imwr(dir_name[d], n, abort, addr, data);
-    if (e->ops->remote_prepare(e->opaque, addr, sizeof(le), true) <
-        sizeof(le) ||
-        e->ops->remote_rw(e->opaque, addr, &le, sizeof(le), true) !=
+    if (e->ops->remote_rw(e->opaque, addr, &le, sizeof(le), true) !=
         MEMTX_OK) {
         qemu_log_mask(LOG_GUEST_ERROR, "dw-edma: %s channel %u: the %s IMWr "
                       "to 0x%" PRIx64 " could not be sent\n", dir_name[d], n,
@@ -291,6 +291,10 @@ static uint32_t move_piece(DWEDMA *e, DWEDMADir d, unsigned n, uint32_t len)
     len = MIN(len, e->ops->remote_prepare(e->opaque, remote, len,
                                           d == DW_EDMA_WRITE));
     if (c->epoch != epoch) {
+        return 0;
+    }
+    if (!len) {
+        e->stalled = true;      /* no room on the link: later */
         return 0;
     }
     if (d == DW_EDMA_WRITE) {
@@ -455,7 +459,8 @@ static void schedule_tick(DWEDMA *e, uint64_t moved)
         delay = moved * NANOSECONDS_PER_SECOND /
                 ((uint64_t)e->bandwidth_mib << 20);
     }
-    timer_mod(e->timer, now + MAX(delay, EDMA_MIN_TICK_NS));
+    delay = MAX(delay, e->stalled ? EDMA_STALL_NS : EDMA_MIN_TICK_NS);
+    timer_mod(e->timer, now + delay);
 }
 
 static void edma_tick(void *opaque)
@@ -463,6 +468,7 @@ static void edma_tick(void *opaque)
     DWEDMA *e = opaque;
     uint64_t moved = 0;
 
+    e->stalled = false;
     send_pending_imwrs(e);
     for (DWEDMADir d = DW_EDMA_WRITE; d <= DW_EDMA_READ; d++) {
         for (unsigned n = 0; n < e->num_ch[d]; n++) {

@@ -543,6 +543,9 @@ static unsigned edma_remote_prepare(void *opaque, uint64_t addr,
     if (edma_remote_is_ram(s, addr, len)) {
         return len;
     }
+    if (is_write && !pcie_ep_link_has_room(&s->link)) {
+        return 0;
+    }
     return MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
 }
 
@@ -550,6 +553,7 @@ static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,
                                   unsigned len, bool is_write)
 {
     DWPCIeEPState *s = opaque;
+    uint8_t *p = buf;
 
     switch (dw_pcie_ep_link_state(s)) {
     case DW_PCIE_EP_LINK_DOWN:
@@ -560,11 +564,23 @@ static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,
                                     MEMTXATTRS_UNSPECIFIED, buf, len,
                                     is_write);
         }
-        /* fall through */
+        break;
     default:
-        assert(len <= 0x1000 - (addr & 0xfff));
-        return outbound_tlp(s, addr, buf, len, is_write);
+        break;
     }
+    /* A TLP does not cross 4 KiB */
+    while (len) {
+        unsigned n = MIN(len, 0x1000 - (addr & 0xfff));
+        MemTxResult r = outbound_tlp(s, addr, p, n, is_write);
+
+        if (r != MEMTX_OK) {
+            return r;
+        }
+        addr += n;
+        p += n;
+        len -= n;
+    }
+    return MEMTX_OK;
 }
 
 static const DWEDMAOps dw_pcie_ep_edma_ops = {

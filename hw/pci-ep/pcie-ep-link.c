@@ -17,6 +17,9 @@
 #include "qemu/timer.h"
 #include "chardev/char-fe.h"
 #include "chardev/char.h"
+#include "chardev/char-socket.h"
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include "system/iothread.h"
 #include "hw/core/cpu.h"
 #include "migration/blocker.h"
@@ -24,6 +27,7 @@
 #include "hw/intc/arm_gicv3_its_common.h"
 #include "system/runstate.h"
 #include "system/runstate-action.h"
+#include "system/qtest.h"
 #include "hw/pci-ep/pcie-ep-link.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
 #include "trace.h"
@@ -57,8 +61,11 @@ typedef struct PCIeEPLinkPriv {
     PCIeEPLinkWaiter waiter[PCIE_EP_LINK_NUM_TAGS];
     uint16_t tag_gen;
 
-    /* The IOThread: queued messages gathered into one socket write */
-    uint8_t txbuf[64 * 1024];
+    /*
+     * The IOThread: queued messages gathered into one socket write, small
+     * enough that a peer reading slowly frees one often (tx_unread())
+     */
+    uint8_t txbuf[16 * 1024];
 } PCIeEPLinkPriv;
 
 static const char *const msg_name[PCIE_EP_LINK_MSG_MAX] = {
@@ -239,23 +246,52 @@ static bool is_mem_write(uint8_t type)
 }
 
 /*
+ * The IOThread: what we wrote to the socket that the peer has not read
+ * yet (in the kernel's accounting), or -1 where that cannot be told.
+ */
+static int64_t tx_unread(PCIeEPLink *link)
+{
+    Chardev *chr = qemu_chr_fe_get_driver(&link->chr);
+    Object *obj = chr ? object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET)
+                      : NULL;
+    SocketChardev *sock = obj ? SOCKET_CHARDEV(obj) : NULL;
+    int n;
+
+    if (!sock || !sock->sioc || ioctl(sock->sioc->fd, SIOCOUTQ, &n) < 0) {
+        return -1;
+    }
+    return n;
+}
+
+/*
  * The IOThread: the peer has read nothing for the link's timeout, or its
  * socket stopped taking writes and it has not closed it since: take the
- * link down.
+ * link down.  A peer that reads, however slowly, keeps the link: what it
+ * has not read goes down, though the socket may not take more yet.
  */
 static void tx_stall_check(void *opaque)
 {
     PCIeEPLink *link = opaque;
     int64_t since = qatomic_read(&link->tx_blocked_since);
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
     unsigned conn = pcie_ep_link_connection(link);
+    bool broken = link->tx_broken_conn == conn + 1;
     g_autofree char *why = NULL;
+    int64_t unread;
 
     if (!since || link->tx_blocked_conn != conn ||
-        qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - since < link->timeout_ms) {
+        now - since < link->timeout_ms) {
+        return;
+    }
+    unread = broken ? -1 : tx_unread(link);
+    if (unread >= 0 && unread < link->tx_unread_at_block) {
+        link->tx_unread_at_block = unread;
+        qatomic_set(&link->tx_blocked_since, now);
+        timer_mod(link->tx_timer, now + link->timeout_ms);
         return;
     }
     qatomic_set(&link->tx_blocked_since, 0);
-    if (link->tx_broken_conn == conn + 1) {
+    if (broken) {
         why = g_strdup_printf("the socket takes no writes, and the link "
                               "partner has not closed it for %u ms",
                               link->timeout_ms);
@@ -272,8 +308,11 @@ static void tx_arm_stall_check(PCIeEPLink *link, unsigned conn)
     int64_t since = qatomic_read(&link->tx_blocked_since);
 
     if (!since || link->tx_blocked_conn != conn) {
+        int64_t unread = tx_unread(link);
+
         since = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
         link->tx_blocked_conn = conn;
+        link->tx_unread_at_block = unread < 0 ? INT64_MAX : unread;
         qatomic_set(&link->tx_blocked_since, since);
     }
     timer_mod(link->tx_timer, since + link->timeout_ms);
@@ -337,8 +376,20 @@ static void tx_wait_for_room(PCIeEPLink *link, unsigned conn)
  */
 static void tx_write_failed(PCIeEPLink *link, unsigned conn)
 {
-    link->tx_broken_conn = conn + 1;
+    qatomic_set(&link->tx_broken_conn, conn + 1);
     tx_arm_stall_check(link, conn);
+    /* No request of ours goes out now, nor will its completion come. */
+    qemu_mutex_lock(&link->lock);
+    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+        PCIeEPLinkWaiter *w = &link->p->waiter[i];
+
+        if (w->busy && !w->done && !w->detached) {
+            w->status = PCIE_EP_LINK_CPL_NONE;
+            w->done = true;
+        }
+    }
+    qemu_cond_broadcast(&link->cond);
+    qemu_mutex_unlock(&link->lock);
 }
 
 /*
@@ -466,18 +517,29 @@ static void tx_cleanup(PCIeEPLink *link)
 }
 
 /*
- * A memory write waits for room in the queue, as a CPU's posted writes
- * wait for flow-control credits: a peer that reads slowly slows the
- * writer down instead of losing its data.  Whoever holds the BQL (a vCPU,
- * a device's DMA, qtest) waits, with the BQL dropped as for a read; the
- * IOThread, which drains the queue, does not.  A vCPU asked to stop
- * (pause, reset, migration) stops waiting at once, and its write goes in
- * above the soft limit, as it does after the link's timeout.  (A peer
- * that reads nothing for that long loses the link: see tx_stall_check().)
+ * A vCPU's memory write waits for room in the queue, as a CPU's posted
+ * writes wait for flow-control credits: a peer that reads slowly slows
+ * the writer down instead of losing its data.  It waits with the BQL
+ * dropped, as for a read.  A vCPU asked to stop (pause, reset, migration)
+ * stops waiting at once, and its write goes in above the soft limit, as
+ * it does after the link's timeout.  (A peer that reads nothing for that
+ * long loses the link: see tx_stall_check().)
+ *
+ * The main loop must not wait: with the BQL dropped in the middle of a
+ * timer or a block completion, a vCPU that drains that block device
+ * waits for it for ever.  A device's DMA there asks for room first
+ * (pcie_ep_link_has_room()) and comes back later.  qtest, with no vCPU
+ * running, waits as a vCPU does.
  */
 static bool may_wait_for_room(PCIeEPLink *link)
 {
-    return bql_locked() && !pcie_ep_link_in_iothread(link);
+    return bql_locked() && (current_cpu || qtest_enabled()) &&
+           !pcie_ep_link_in_iothread(link);
+}
+
+bool pcie_ep_link_has_room(PCIeEPLink *link)
+{
+    return qatomic_read(&link->tx_bytes) < TXQ_POSTED_MAX;
 }
 
 static bool vcpu_asked_to_stop(void)
@@ -732,6 +794,11 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
 
     if (reply && serving_partner(link, type, addr)) {
         return MEMTX_ERROR;
+    }
+    /* The socket takes no more writes: no completion can come */
+    if (qatomic_read(&link->tx_broken_conn) ==
+        pcie_ep_link_connection(link) + 1) {
+        return MEMTX_ACCESS_ERROR;
     }
 
     qemu_mutex_lock(&link->lock);

@@ -485,6 +485,30 @@ def case_slow_reader_loses_nothing(c):
 case_slow_reader_loses_nothing.timeout_ms = 5000
 
 
+
+def case_steady_slow_reader(c):
+    """A host that reads steadily but slowly (100 KB/s, 4 KiB at a time)
+    keeps the link: it reads, though the socket stays too full to take
+    more for longer than the link's timeout (the link used to go down)."""
+    c.peer.s.close()
+    c.peer = SlowReader(c.sock, 4096, 4096 / 100000)
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    time.sleep(0.2)
+    start = c.peer.got
+    for _ in range(3):
+        c.ep.cmd(f"memset 0x{WINDOW:x} 0x10000 0x5a")
+    want = start + 3 * 0x10000 // 8 * (HDR.size + 8)
+    deadline = time.monotonic() + 30
+    while c.peer.got < want and time.monotonic() < deadline and \
+            c.ep.readl(ELBI + 4) == 1:
+        time.sleep(0.1)
+    assert c.peer.got >= want, f"the host got {c.peer.got - start} of {want - start} bytes"
+    assert c.ep.readl(ELBI + 4) == 1, "the link is still up"
+
+
+case_steady_slow_reader.timeout_ms = 2000
+
 def case_last_words(c):
     """A host that sends, then closes at once, is heard out: its last
     write lands, though the EP's own writes already fail (the EP used to
@@ -523,7 +547,8 @@ def case_last_words(c):
 case_last_words.timeout_ms = 5000
 
 CASES = [case_requests_need_l0, case_peer_stops_reading,
-         case_slow_reader_loses_nothing, case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
+         case_slow_reader_loses_nothing, case_steady_slow_reader,
+         case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
          case_unanswered_posted_revokes]
 

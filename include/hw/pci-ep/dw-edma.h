@@ -159,15 +159,16 @@ typedef struct DWEDMADirRegs {
 typedef struct DWEDMAOps {
     /*
      * How many of @len bytes at PCI address @addr one remote request may
-     * move (at least one): all of them where the remote side is RAM we
-     * map, else what a TLP may carry.  May drop the BQL (to ask the peer
-     * what it maps).
+     * move: all of them where the remote side is RAM we map, else what a
+     * TLP may carry; 0 for a write while the link has no room for it.
+     * May drop the BQL (to ask the peer what it maps).
      */
     unsigned (*remote_prepare)(void *opaque, uint64_t addr, unsigned len,
                                bool is_write);
     /*
-     * One memory request of @len bytes (as remote_prepare() allowed) at
-     * PCI address @addr.  May drop the BQL.  MEMTX_DECODE_ERROR: an
+     * Memory requests for @len bytes (one, as remote_prepare() allowed;
+     * more, split as TLPs must be, otherwise) at PCI address @addr.  May
+     * drop the BQL (a read waits for its completion).  MEMTX_DECODE_ERROR: an
      * Unsupported Request; MEMTX_ACCESS_ERROR: no completion (a timeout,
      * the link down); MEMTX_ERROR: any other failed completion.
      */
@@ -182,6 +183,7 @@ typedef struct DWEDMA {
     uint32_t arb_prior;
     uint32_t viewport_sel;
     bool emulated_irq;          /* the interrupt-emulation latch */
+    bool stalled;               /* this tick found no room on the link */
     QEMUTimer *timer;
     qemu_irq irq[DW_EDMA_MAX_IRQS];
     uint8_t *bounce;

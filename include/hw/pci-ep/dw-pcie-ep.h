@@ -138,8 +138,9 @@ DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s);
 
 /*
  * The controller's own accesses as a bus master on the SoC (inbound TLPs
- * after the iATU): they carry its requester-id, which the GIC ITS takes
- * as the DeviceID and an SMMU as the StreamID.
+ * after the iATU, the eDMA's local side): they carry its requester-id,
+ * which the GIC ITS takes as the DeviceID.  (On a SoC it is the SMMU's
+ * StreamID too; QEMU's SMMU takes a StreamID from its own lookup.)
  */
 static inline MemTxAttrs dw_pcie_ep_master_attrs(DWPCIeEPState *s)
 {

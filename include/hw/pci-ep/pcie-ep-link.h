@@ -229,6 +229,7 @@ typedef struct PCIeEPLink {
     unsigned tx_watch_conn;         /* on this connection */
     int64_t tx_blocked_since;       /* ms; 0 while the socket takes it */
     unsigned tx_blocked_conn;       /* on this connection */
+    int64_t tx_unread_at_block;     /* the peer's unread bytes then */
     unsigned tx_broken_conn;        /* writes failed on conn N - 1 */
     bool up;            /* HELLO exchanged */
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
@@ -265,6 +266,12 @@ bool pcie_ep_link_is_up(PCIeEPLink *link);
  */
 MemTxResult pcie_ep_link_read(PCIeEPLink *link, PCIeEPLinkMsgType type,
                               uint64_t addr, void *buf, unsigned len);
+/*
+ * The output queue has room for posted writes: a writer that must not
+ * wait (the main loop: a device's DMA) asks first, and comes back later.
+ */
+bool pcie_ep_link_has_room(PCIeEPLink *link);
+
 /*
  * A posted write (CFG_WR is posted too: ordering comes from the stream);
  * false if it was not queued.
