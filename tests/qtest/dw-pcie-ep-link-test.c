@@ -879,6 +879,17 @@ static bool ep_log_says(Lab *lab, const char *what)
     return false;
 }
 
+/* Start @lab; the host writes @data to the EP's ITS (BAR0, inbound 0) */
+static void host_writes_its(Lab *lab, uint32_t data)
+{
+    lab_start(lab);
+    lab_link_up(lab);
+    host_enable_function(lab);
+    g_assert(wait_for(lab->ep, DBI + 0x04, 0x6, 0x6, true));
+    qtest_writel(lab->ep, IB(0) + 0x14, ITS_TRANSLATION);
+    qtest_writel(lab->host, HOST_BAR0 + GITS_TRANSLATER, data);
+}
+
 /*
  * A host write that an inbound window sends to the EP's GIC ITS carries
  * the controller's requester-id, which the ITS takes as the DeviceID.
@@ -890,12 +901,7 @@ static void test_its_device_id(void)
         .ep_trace = "gicv3_its_translation_write",
     };
 
-    lab_start(&lab);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
-    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
-    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
-    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2a);
+    host_writes_its(&lab, 0x2a);
     g_assert(ep_log_says(&lab, "data 0x2a size 4 requester_id 0x1234"));
     lab_stop(&lab);
 }
@@ -912,12 +918,7 @@ static void test_its_doorbell_off(void)
         .ep_trace = "gicv3_its_translation_write",
     };
 
-    lab_start(&lab);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
-    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
-    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
-    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2b);
+    host_writes_its(&lab, 0x2b);
     g_assert(ep_log_says(&lab, "which inbound TLPs do not reach"));
     {
         /* Refused as it came in: the ITS saw nothing by then */
@@ -931,12 +932,7 @@ static void test_its_doorbell_off(void)
 
     /* The positive control, with the default requester-id */
     lab = (Lab) { .ep_trace = "gicv3_its_translation_write" };
-    lab_start(&lab);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
-    g_assert(wait_for(lab.ep, DBI + 0x04, 0x6, 0x6, true));
-    qtest_writel(lab.ep, IB(0) + 0x14, ITS_TRANSLATION);
-    qtest_writel(lab.host, HOST_BAR0 + GITS_TRANSLATER, 0x2c);
+    host_writes_its(&lab, 0x2c);
     g_assert(ep_log_says(&lab, "data 0x2c size 4 requester_id 0x1000"));
     lab_stop(&lab);
 }
