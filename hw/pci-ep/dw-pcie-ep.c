@@ -526,15 +526,22 @@ static bool edma_remote_is_ram(DWPCIeEPState *s, uint64_t addr, unsigned len)
     return memory_region_is_ram(mr) && plen >= len;
 }
 
+/* What one TLP of @len bytes at @addr may carry: MPS/MRRS, not past 4K */
+static unsigned edma_tlp_len(DWPCIeEPState *s, uint64_t addr, unsigned len,
+                             bool is_write)
+{
+    return MIN(len, MIN(edma_max_request(s, is_write),
+                        0x1000 - (addr & 0xfff)));
+}
+
 static unsigned edma_remote_prepare(void *opaque, uint64_t addr,
                                     unsigned len, bool is_write)
 {
     DWPCIeEPState *s = opaque;
     unsigned gen = pcie_ep_fastpath_generation(&s->link);
-    unsigned max = edma_max_request(s, is_write);
 
     if (dw_pcie_ep_link_state(s) != DW_PCIE_EP_LINK_UP) {
-        return MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
+        return edma_tlp_len(s, addr, len, is_write);
     }
     if (pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
         pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
@@ -546,7 +553,7 @@ static unsigned edma_remote_prepare(void *opaque, uint64_t addr,
     if (is_write && !pcie_ep_link_has_room(&s->link)) {
         return 0;
     }
-    return MIN(len, MIN(max, 0x1000 - (addr & 0xfff)));
+    return edma_tlp_len(s, addr, len, is_write);
 }
 
 static MemTxResult edma_remote_rw(void *opaque, uint64_t addr, void *buf,

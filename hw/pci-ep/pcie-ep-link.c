@@ -368,6 +368,26 @@ static void tx_wait_for_room(PCIeEPLink *link, unsigned conn)
 }
 
 /*
+ * Under the link's lock: no completion will come for what we wait on.
+ * Each waiter wakes with no completion; with @free_detached, a request
+ * nobody waits for is freed too.
+ */
+static void complete_waiters(PCIeEPLink *link, bool free_detached)
+{
+    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
+        PCIeEPLinkWaiter *w = &link->p->waiter[i];
+
+        if (w->busy && w->detached) {
+            w->busy = !free_detached;
+        } else if (w->busy && !w->done) {
+            w->status = PCIE_EP_LINK_CPL_NONE;
+            w->done = true;
+        }
+    }
+    qemu_cond_broadcast(&link->cond);
+}
+
+/*
  * The socket no longer takes writes: the peer has closed it, or shut its
  * read side.  What the peer sent before may still be unread here, and
  * the chardev delivers it before the close (see tcp_chr_write()), so the
@@ -380,15 +400,7 @@ static void tx_write_failed(PCIeEPLink *link, unsigned conn)
     tx_arm_stall_check(link, conn);
     /* No request of ours goes out now, nor will its completion come. */
     qemu_mutex_lock(&link->lock);
-    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
-        PCIeEPLinkWaiter *w = &link->p->waiter[i];
-
-        if (w->busy && !w->done && !w->detached) {
-            w->status = PCIE_EP_LINK_CPL_NONE;
-            w->done = true;
-        }
-    }
-    qemu_cond_broadcast(&link->cond);
+    complete_waiters(link, false);
     qemu_mutex_unlock(&link->lock);
 }
 
@@ -1314,17 +1326,7 @@ static bool link_fail_waiters(PCIeEPLink *link)
     qemu_mutex_lock(&link->lock);
     was_up = link->up;
     link->up = false;
-    for (int i = 0; i < PCIE_EP_LINK_NUM_TAGS; i++) {
-        PCIeEPLinkWaiter *w = &link->p->waiter[i];
-
-        if (w->busy && w->detached) {
-            w->busy = false;    /* nobody waits for it */
-        } else if (w->busy && !w->done) {
-            w->status = PCIE_EP_LINK_CPL_NONE;
-            w->done = true;
-        }
-    }
-    qemu_cond_broadcast(&link->cond);
+    complete_waiters(link, true);
     qemu_mutex_unlock(&link->lock);
     qatomic_set(&link->open, false);
     /* A vCPU waiting for room in the queue: no room will come. */

@@ -460,19 +460,26 @@ class SlowReader(Peer):
             time.sleep(self.pause)
 
 
-def case_slow_reader_loses_nothing(c):
-    """qtest streaming 4 MiB of 8-byte writes to a host that reads slowly
-    (4 MiB/s) waits for room: nothing is lost and the link stays up (the
-    queue used to fill and take the link down)."""
+def stream_to_slow_reader(c, chunk, pause, blocks):
+    """Give the case a SlowReader host, and have qtest write @blocks of
+    64 KiB through the window in 8-byte writes: the bytes the host has
+    read before, and how many it must get (the messages' size)."""
     c.peer.s.close()
-    c.peer = SlowReader(c.sock, 4096, 0.001)
+    c.peer = SlowReader(c.sock, chunk, pause)
     assert link_up(c.ep, c.peer), "link up"
     c.ep.map_window()
     time.sleep(0.2)
     start = c.peer.got
-    for _ in range(64):
+    for _ in range(blocks):
         c.ep.cmd(f"memset 0x{WINDOW:x} 0x10000 0x5a")
-    want = start + 64 * 0x10000 // 8 * (HDR.size + 8)
+    return start, start + blocks * 0x10000 // 8 * (HDR.size + 8)
+
+
+def case_slow_reader_loses_nothing(c):
+    """qtest streaming 4 MiB of 8-byte writes to a host that reads slowly
+    (4 MiB/s) waits for room: nothing is lost and the link stays up (the
+    queue used to fill and take the link down)."""
+    start, want = stream_to_slow_reader(c, 4096, 0.001, 64)
     for _ in range(3000):
         if c.peer.got >= want:
             break
@@ -490,15 +497,7 @@ def case_steady_slow_reader(c):
     """A host that reads steadily but slowly (100 KB/s, 4 KiB at a time)
     keeps the link: it reads, though the socket stays too full to take
     more for longer than the link's timeout (the link used to go down)."""
-    c.peer.s.close()
-    c.peer = SlowReader(c.sock, 4096, 4096 / 100000)
-    assert link_up(c.ep, c.peer), "link up"
-    c.ep.map_window()
-    time.sleep(0.2)
-    start = c.peer.got
-    for _ in range(3):
-        c.ep.cmd(f"memset 0x{WINDOW:x} 0x10000 0x5a")
-    want = start + 3 * 0x10000 // 8 * (HDR.size + 8)
+    start, want = stream_to_slow_reader(c, 4096, 4096 / 100000, 3)
     deadline = time.monotonic() + 30
     while c.peer.got < want and time.monotonic() < deadline and \
             c.ep.readl(ELBI + 4) == 1:
