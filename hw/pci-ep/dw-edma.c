@@ -251,17 +251,29 @@ static void remote_abort(DWEDMA *e, DWEDMADir d, unsigned n, MemTxResult r)
 
 /* The engine */
 
-/* The local side reaches RAM only (see the top of the file). */
+/*
+ * The local side reaches RAM only (see the top of the file), translation
+ * by translation: behind an IOMMU, one page at a time.  A fault is the
+ * IOMMU's to report.
+ */
 static bool local_is_ram(DWEDMA *e, uint64_t addr, unsigned len, bool write)
 {
-    hwaddr xlat, plen = len;
-    MemoryRegion *mr;
-
     RCU_READ_LOCK_GUARD();
-    mr = address_space_translate(e->local_as, addr, &xlat, &plen, write,
-                                 e->local_attrs);
-    return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
-           plen >= len;
+    while (len) {
+        hwaddr xlat, plen = len;
+        MemoryRegion *mr;
+
+        mr = address_space_translate(e->local_as, addr, &xlat, &plen, write,
+                                     e->local_attrs);
+        if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+            !plen) {
+            return false;
+        }
+        plen = MIN(plen, len);
+        addr += plen;
+        len -= plen;
+    }
+    return true;
 }
 
 static MemTxResult local_rw(DWEDMA *e, uint64_t addr, void *buf,

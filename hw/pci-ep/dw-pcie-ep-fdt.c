@@ -15,6 +15,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "system/device_tree.h"
 #include "hw/arm/fdt.h"
 #include "hw/pci-ep/dw-pcie-ep.h"
@@ -83,6 +84,52 @@ static void add_msi_parent(DWPCIeEPState *s, void *fdt, const char *node)
     }
 }
 
+/* Where @smmu's registers are: on the platform bus, or mapped by the board */
+static hwaddr smmu_base(SysBusDevice *smmu, PlatformBusDevice *pbus,
+                        hwaddr bus_base)
+{
+    hwaddr off = platform_bus_get_mmio_addr(pbus, smmu, 0);
+
+    return off != (hwaddr)-1 ? bus_base + off : smmu->mmio[0].addr;
+}
+
+/*
+ * Behind an SMMU: "iommus" with our StreamID, on the SMMU's node, which
+ * is the arm,smmu-v3 node whose registers are the linked SMMU's.
+ */
+static void add_iommus(DWPCIeEPState *s, void *fdt, const char *node,
+                       PlatformBusDevice *pbus, hwaddr bus_base)
+{
+    hwaddr base;
+    g_auto(GStrv) smmus = NULL;
+
+    if (!s->iommu) {
+        return;
+    }
+    base = smmu_base(SYS_BUS_DEVICE(s->iommu), pbus, bus_base);
+    smmus = qemu_fdt_node_path(fdt, NULL, "arm,smmu-v3", NULL);
+    for (int i = 0; smmus && smmus[i]; i++) {
+        int len;
+        const uint64_t *reg = qemu_fdt_getprop(fdt, smmus[i], "reg", &len,
+                                               NULL);
+        uint32_t phandle;
+
+        if (!reg || len < sizeof(*reg) || be64_to_cpu(*reg) != base) {
+            continue;
+        }
+        phandle = qemu_fdt_get_phandle(fdt, smmus[i]);
+        if (!phandle) {
+            phandle = qemu_fdt_alloc_phandle(fdt);
+            qemu_fdt_setprop_cell(fdt, smmus[i], "phandle", phandle);
+        }
+        qemu_fdt_setprop_cells(fdt, node, "iommus", phandle, s->stream_id);
+        return;
+    }
+    warn_report("%s: no device tree node for its SMMU at 0x%" HWADDR_PRIx
+                ": the guest will not see that it is behind an SMMU",
+                TYPE_DW_PCIE_EP, base);
+}
+
 void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                              const char *parent, PlatformBusDevice *pbus,
                              hwaddr bus_base, int irq_start)
@@ -120,5 +167,6 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
     qemu_fdt_setprop(fdt, node, "dma-coherent", NULL, 0);
     add_edma_interrupts(sbdev, fdt, node, pbus, irq_start);
     add_msi_parent(s, fdt, node);
+    add_iommus(s, fdt, node, pbus, bus_base);
     g_free(node);
 }

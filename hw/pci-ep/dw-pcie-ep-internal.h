@@ -11,6 +11,7 @@
 #define HW_PCI_EP_DW_PCIE_EP_INTERNAL_H
 
 #include "hw/pci-ep/dw-pcie-ep.h"
+#include "hw/pci-ep/pcie-ep-fastpath.h"
 
 /* The viewport reads as all ones when the iATU is unrolled. */
 #define DW_PCIE_EP_ATU_UNROLLED  0xffffffffu
@@ -45,5 +46,12 @@ void dw_pcie_ep_host_image_confirm(DWPCIeEPState *s, hwaddr addr,
 void dw_pcie_ep_link_state_changed(DWPCIeEPState *s);
 void dw_pcie_ep_inbound_changed(DWPCIeEPState *s, bool can_wait);
 void dw_pcie_ep_bars_changed(DWPCIeEPState *s);
+
+/* dw-pcie-ep-iommu.c: the bus-master side behind an SMMU */
+bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp);
+void dw_pcie_ep_iommu_unrealize(DWPCIeEPState *s);
+uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
+                                     uint64_t size, uint64_t offset,
+                                     PCIeEPExtents *ext);
 
 #endif

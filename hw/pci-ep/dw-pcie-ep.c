@@ -34,6 +34,7 @@
 #include "hw/core/sysbus-fdt.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
+#include "hw/arm/smmu-common.h"
 #include "hw/pci-ep/dw-pcie-ep-fdt.h"
 #include "dw-pcie-ep-internal.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
@@ -433,7 +434,7 @@ static bool inbound_may_reach(DWPCIeEPState *s, hwaddr addr, unsigned len,
 {
     const MemoryRegion *mr;
 
-    switch (pcie_ep_link_reach(&s->dma_as, addr, len, is_write, attrs,
+    switch (pcie_ep_link_reach(s->dma, addr, len, is_write, attrs,
                                &mr)) {
     case PCIE_EP_REACH_RAM:
         return true;
@@ -483,7 +484,7 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
         goto unsupported;
     }
     trace_dw_pcie_ep_inbound(is_write, pci_addr, t.addr, len);
-    return address_space_rw(&s->dma_as, t.addr, attrs, buf, len, is_write);
+    return address_space_rw(s->dma, t.addr, attrs, buf, len, is_write);
 
 unsupported:
     if (!is_write) {
@@ -831,10 +832,12 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
             uint64_t in_bar = MIN(hit.bar_mask - (pci - hit.bar_base),
                                   UINT64_MAX - 1) + 1;
 
-            step = pcie_ep_fastpath_add_extent(&s->link, &s->dma_as, t.addr,
-                                               MIN(MIN(t.remaining, in_bar),
-                                                   size - off),
-                                               off, ext);
+            uint64_t left = MIN(MIN(t.remaining, in_bar), size - off);
+
+            step = s->iommu ?
+                dw_pcie_ep_iommu_add_extent(s, t.addr, left, off, ext) :
+                pcie_ep_fastpath_add_extent(&s->link, s->dma, t.addr, left,
+                                            off, ext);
         } else {
             step = ROUND_UP(pci + 1, PCIE_EP_LINK_PAGE_SIZE) - pci;
         }
@@ -950,6 +953,15 @@ static uint64_t atu_space_size(DWPCIeEPState *s)
     return MAX(regions, 1) * DW_IATU_REGION_STRIDE;
 }
 
+static void dma_destroy(DWPCIeEPState *s)
+{
+    if (s->dma == &s->dma_as) {
+        address_space_destroy(&s->dma_as);
+    }
+    dw_pcie_ep_iommu_unrealize(s);
+    s->dma = NULL;
+}
+
 static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
@@ -989,7 +1001,19 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
-    dw_edma_init(&s->edma, OBJECT(s), &dw_pcie_ep_edma_ops, s, &s->dma_as,
+    if (s->stream_id == DW_PCIE_EP_STREAM_ID_REQUESTER) {
+        s->stream_id = s->requester_id;
+    }
+    if (!dw_pcie_ep_iommu_realize(s, errp)) {
+        return;
+    }
+    if (!s->dma) {
+        address_space_init(&s->dma_as,
+                           s->dma_mr ? s->dma_mr : get_system_memory(),
+                           "dw-pcie-ep.dma");
+        s->dma = &s->dma_as;
+    }
+    dw_edma_init(&s->edma, OBJECT(s), &dw_pcie_ep_edma_ops, s, s->dma,
                  dw_pcie_ep_master_attrs(s));
     if (s->edma.legacy) {
         memory_region_add_subregion(&s->dbi, DW_PCIE_EP_EDMA_VIEWPORT,
@@ -1006,15 +1030,13 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     };
     memory_listener_register(&s->window_listener, &address_space_memory);
 
-    address_space_init(&s->dma_as,
-                       s->dma_mr ? s->dma_mr : get_system_memory(),
-                       "dw-pcie-ep.dma");
     s->link_notify_bh = qemu_bh_new(link_notify_bh, s);
-    s->link.shared_as = &s->dma_as;
+    /* Behind an SMMU, the RAM the fast path shares is the system's. */
+    s->link.shared_as = s->iommu ? &address_space_memory : s->dma;
     if (!pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
                            &dw_pcie_ep_link_ops, s, errp)) {
         g_clear_pointer(&s->link_notify_bh, qemu_bh_delete);
-        address_space_destroy(&s->dma_as);
+        dma_destroy(s);
         memory_listener_unregister(&s->window_listener);
         dw_edma_cleanup(&s->edma);
         return;
@@ -1056,7 +1078,7 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     pcie_ep_link_cleanup(&s->link);
     qemu_bh_delete(s->link_notify_bh);
     s->link_notify_bh = NULL;
-    address_space_destroy(&s->dma_as);
+    dma_destroy(s);
     memory_listener_unregister(&s->window_listener);
 }
 
@@ -1114,6 +1136,10 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_UINT8("num-lanes", DWPCIeEPState, num_lanes, 4),
     DEFINE_PROP_LINK("memory", DWPCIeEPState, dma_mr, TYPE_MEMORY_REGION,
                      MemoryRegion *),
+    DEFINE_PROP_LINK("iommu", DWPCIeEPState, iommu, TYPE_ARM_SMMU,
+                     SMMUState *),
+    DEFINE_PROP_UINT32("stream-id", DWPCIeEPState, stream_id,
+                       DW_PCIE_EP_STREAM_ID_REQUESTER),
     DEFINE_PROP_CHR("chardev", DWPCIeEPState, link.chr),
     DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
                        PCIE_EP_LINK_DEFAULT_TIMEOUT_MS),
@@ -1139,6 +1165,8 @@ static void dw_pcie_ep_instance_init(Object *obj)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ip_version = g_strdup("5.40a");
+    object_property_add_uint64_ptr(obj, "iommu-revokes", &s->iommu_revokes,
+                                   OBJ_PROP_FLAG_READ);
 }
 
 static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)

@@ -11,6 +11,7 @@
 
 #include "hw/sysbus.h"
 #include "qom/object.h"
+#include "qemu/range.h"
 #include "system/memory.h"
 #include "hw/pci-ep/dw-pcie-ep-iatu.h"
 #include "hw/pci-ep/dw-edma.h"
@@ -53,9 +54,19 @@ struct DWPCIeEPState {
     MemoryListener window_listener; /* where the CPUs see the window */
     hwaddr window_base;
     MemoryRegion elbi;
-    /* Where inbound TLPs land: the EP's DMA address space */
+    /*
+     * Where inbound TLPs land: the EP's DMA address space, dma_as on
+     * "memory" (the system's by default), or the SMMU's for stream-id.
+     */
+    AddressSpace *dma;
     AddressSpace dma_as;
     MemoryRegion *dma_mr;
+    struct SMMUState *iommu;
+    uint32_t stream_id;
+    IOMMUNotifier iommu_notifier;
+    Range iommu_exported;       /* IOVAs the host may map through MAP_RD */
+    unsigned iommu_notifying;   /* in an SMMU invalidation's notifier */
+    uint64_t iommu_revokes;     /* revokes the SMMU's invalidations caused */
 
     /*
      * DBI: the function's configuration space and port logic, with the
@@ -119,6 +130,8 @@ struct DWPCIeEPState {
  * and iommu-map make RIDs DeviceIDs and StreamIDs.
  */
 #define DW_PCIE_EP_DEFAULT_REQUESTER_ID 0x1000
+/* stream-id by default: the requester-id */
+#define DW_PCIE_EP_STREAM_ID_REQUESTER  UINT32_MAX
 
 /* The function's configuration space as the host sees it (the link). */
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
@@ -139,8 +152,8 @@ DWPCIeEPLinkState dw_pcie_ep_link_state(DWPCIeEPState *s);
 /*
  * The controller's own accesses as a bus master on the SoC (inbound TLPs
  * after the iATU, the eDMA's local side): they carry its requester-id,
- * which the GIC ITS takes as the DeviceID.  (On a SoC it is the SMMU's
- * StreamID too; QEMU's SMMU takes a StreamID from its own lookup.)
+ * which the GIC ITS takes as the DeviceID.  Behind an SMMU they also
+ * carry stream-id, by the address space they go through.
  */
 static inline MemTxAttrs dw_pcie_ep_master_attrs(DWPCIeEPState *s)
 {
