@@ -18,12 +18,16 @@
 #include "qemu/atomic.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "dw-pcie-ep-smmu.h"
 
-/* EP side: see dw-pcie-ep-test.c for the platform bus layout */
-#define DBI                 0x0c000000ULL
-#define DBI2                0x0c001000ULL
-#define ATU                 0x0c002000ULL
-#define ELBI                0x0c003000ULL
+/*
+ * EP side: see dw-pcie-ep-test.c for the platform bus layout; an SMMU
+ * named before the controller moves its small regions up (ep_base).
+ */
+#define DBI                 (ep_base + 0x0000)
+#define DBI2                (ep_base + 0x1000)
+#define ATU                 (ep_base + 0x2000)
+#define ELBI                (ep_base + 0x3000)
 #define WINDOW              0x0d000000ULL
 #define MISC_CONTROL_1      0x8bc
 #define MSI_CAP             0x50
@@ -39,8 +43,11 @@
 #define ITS_TRANSLATION     0x08090000ULL
 #define GITS_TRANSLATER     0x40
 
+static uint64_t ep_base = 0x0c000000ULL;
+
 typedef struct Lab {
     const char *ep_args;    /* more options for the EP QEMU */
+    const char *ep_props;   /* more properties for its controller */
     const char *ep_trace;   /* trace events the EP logs to dir/ep.log */
     char *dir;
     char *sock;
@@ -132,9 +139,10 @@ static void lab_start(Lab *lab)
                           : g_strdup("");
     lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s %s %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
-                          "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s",
-                          smp, ram, trace, lab->ep_args ? lab->ep_args : "",
-                          lab->sock, fast);
+                          "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s"
+                          "%s", smp, ram, trace,
+                          lab->ep_args ? lab->ep_args : "", lab->sock, fast,
+                          lab->ep_props ? lab->ep_props : "");
     lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
@@ -621,6 +629,71 @@ static void test_outbound_revoke(void)
     lab_stop(&lab);
 }
 
+static uint64_t qom_get_uint(QTestState *qts, const char *path,
+                             const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
+                           "{ 'path': %s, 'property': %s } }", path, prop);
+    uint64_t v = qdict_get_int(rsp, "return");
+
+    qobject_unref(rsp);
+    return v;
+}
+
+/*
+ * The EP's bus-master side behind an SMMU: what the host's BAR accesses
+ * reach follows the SMMU's page tables, with the fast path too.  A page
+ * the host has mapped and the EP's driver unmaps (TLBI) faults on the
+ * host's next write, which does not land; a read-only page is read but
+ * not written.  Each access that faults makes one event, for the access
+ * itself: the fast path's lookups make none.
+ */
+static void test_smmu_coherent(void)
+{
+    Lab lab = {
+        .ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu",
+        .ep_props = ",iommu=smmu,stream-id=16",
+    };
+    QTestState *ep;
+
+    ep_base = SMMU + SMMU_SIZE;
+    lab_start(&lab);
+    ep = lab.ep;
+    smmu_setup(ep);
+    smmu_map(ep, 0, PTE_RW);
+    qtest_writel(ep, IB(0) + 0x14, IOVA);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(ep, IOVA_PA + 0x10), ==, 0x5a5a0001);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
+    expect_no_event(ep);
+
+    /* Unmapped by the EP's driver: the host's next write faults */
+    smmu_map(ep, 0, 0);
+    smmu_tlbi(ep);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0002);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x14), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(ep, IOVA_PA + 0x10), ==, 0x5a5a0001);
+    expect_event(ep, EVT_F_TRANSLATION, IOVA + 0x10);
+    expect_event(ep, EVT_F_TRANSLATION, IOVA + 0x14);
+    g_assert_cmpint(qom_get_uint(ep, "/machine/peripheral/ep",
+                                 "iommu-revokes"), ==, mode->fast);
+
+    /* Mapped read-only: read, but a write faults and does not land */
+    smmu_map(ep, 0, PTE_RO);
+    smmu_tlbi(ep);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0003);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+    expect_event(ep, EVT_F_PERMISSION, IOVA + 0x10);
+    expect_no_event(ep);
+    lab_stop(&lab);
+    ep_base = 0x0c000000ULL;
+}
+
 typedef struct ModeTest {
     const LabMode *mode;
     void (*fn)(void);
@@ -989,6 +1062,7 @@ int main(int argc, char **argv)
     add_mode_tests("its-device-id", test_its_device_id);
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
     add_mode_tests("edma", test_edma_over_link);
+    add_mode_tests("smmu-coherent", test_smmu_coherent);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "dw-pcie-ep-smmu.h"
 
 /*
  * virt's platform bus starts at 0x0c000000 and places MMIO regions
@@ -19,10 +20,16 @@
  * registers them: dbi, dbi2, atu, then the 16 MiB addr_space window.
  */
 #define PLATFORM_BUS_BASE   0x0c000000ULL
-#define DBI                 (PLATFORM_BUS_BASE + 0x0000)
-#define DBI2                (PLATFORM_BUS_BASE + 0x1000)
-#define ATU                 (PLATFORM_BUS_BASE + 0x2000)
+#define DBI                 (ep_base + 0x0000)
+#define DBI2                (ep_base + 0x1000)
+#define ATU                 (ep_base + 0x2000)
 #define WINDOW              (PLATFORM_BUS_BASE + 0x1000000)
+
+/*
+ * Where the controller's small regions start: an SMMU placed on the
+ * platform bus before it (128 KiB) moves them up; the window stays.
+ */
+static uint64_t ep_base = PLATFORM_BUS_BASE;
 
 #define RAM                 0x40000000ULL
 
@@ -820,7 +827,7 @@ static void test_memory_disabled(void)
  * region 0, onto REMOTE in EP RAM.  Under qtest the engine moves only
  * when the test steps the virtual clock.
  */
-#define EDMA                (PLATFORM_BUS_BASE + 0x4000)
+#define EDMA                (ep_base + 0x4000)
 #define EDMA_CTRL           0x008
 #define EDMA_ENGINE_EN(d)   ((d) ? 0x02c : 0x00c)
 #define EDMA_DOORBELL(d)    ((d) ? 0x030 : 0x010)
@@ -1463,6 +1470,146 @@ static void test_edma_migration(void)
 }
 
 /* The legacy viewport map, at DBI + 0x970, for an IP before 5.40a */
+/* ---------------------------------------------------------------------- */
+/* The bus-master side behind an SMMUv3 (iommu=, stream-id=) */
+
+static QTestState *smmu_start(const char *props)
+{
+    g_autofree char *smp = smp_args();
+    QTestState *qts;
+
+    ep_base = PLATFORM_BUS_BASE + SMMU_SIZE;
+    qts = qtest_initf("-M virt,gic-version=3 -nic none %s "
+                      "-device arm-smmuv3,primary-bus=pcie.0,id=smmu "
+                      "-device dw-pcie-ep,id=ep,iommu=smmu,stream-id=%d%s",
+                      smp, SMMU_SID, props);
+    smmu_setup(qts);
+    set_bar(qts, 0, 0x4000, 0);
+    set_bar(qts, 1, 0x10000, 0);
+    qtest_writel(qts, DBI + PCI_BAR(0), 0x10000000);
+    qtest_writel(qts, DBI + PCI_BAR(1), REMOTE_PCI);
+    qtest_writew(qts, DBI + PCI_COMMAND, 0x0006);
+    loopback(qts, true);
+    return qts;
+}
+
+static void smmu_quit(QTestState *qts)
+{
+    qtest_quit(qts);
+    ep_base = PLATFORM_BUS_BASE;
+}
+
+/*
+ * Inbound TLPs through the SMMU: a read-write page, a read-only one and
+ * an unmapped one, reached by BAR0 (inbound target: IOVA).  A fault is
+ * an event for our StreamID at the IOVA; the write is dropped, the read
+ * completes with all ones.
+ */
+static void test_smmu_inbound(void)
+{
+    QTestState *qts = smmu_start("");
+
+    smmu_map(qts, 0, PTE_RW);
+    smmu_map(qts, 1, PTE_RO);
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x4000);
+    map_inbound_bar(qts, 0, 0, IOVA);
+
+    qtest_writel(qts, WINDOW + 0x10, 0xdeadbeef);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x10), ==, 0xdeadbeef);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x10), ==, 0xdeadbeef);
+    expect_no_event(qts);
+
+    /* Read-only: reads work, a write is a permission fault */
+    qtest_writel(qts, IOVA_PA + 0x1020, 0x11223344);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x1020), ==, 0x11223344);
+    expect_no_event(qts);
+    qtest_writel(qts, WINDOW + 0x1020, 0x55667788);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x1020), ==, 0x11223344);
+    expect_event(qts, EVT_F_PERMISSION, IOVA + 0x1020);
+
+    /* Unmapped: a translation fault for either direction */
+    qtest_writel(qts, IOVA_PA + 0x2000, 0x99aabbcc);
+    qtest_writel(qts, WINDOW + 0x2000, 0x12345678);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x2000), ==, 0x99aabbcc);
+    expect_event(qts, EVT_F_TRANSLATION, IOVA + 0x2000);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x2004), ==, 0xffffffff);
+    expect_event(qts, EVT_F_TRANSLATION, IOVA + 0x2004);
+
+    /* Unmapped, then invalidated: the page faults from then on */
+    smmu_map(qts, 0, 0);
+    smmu_tlbi(qts);
+    qtest_writel(qts, WINDOW + 0x10, 0x0badf00d);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x10), ==, 0xdeadbeef);
+    expect_event(qts, EVT_F_TRANSLATION, IOVA + 0x10);
+    smmu_quit(qts);
+}
+
+/*
+ * The eDMA's local side and its linked list through the SMMU: a transfer
+ * between IOVAs works; an unmapped source aborts the channel with its
+ * read error and an event; a read-only destination of a read channel
+ * aborts with the write error and a permission event.
+ */
+static void test_smmu_edma(void)
+{
+    QTestState *qts = smmu_start("");
+    uint64_t ll = IOVA + 0x3000;
+
+    qtest_irq_intercept_out_named(qts, "/machine/peripheral/ep",
+                                  "sysbus-irq");
+    for (unsigned i = 0; i < 7; i++) {
+        smmu_map(qts, i, i == 4 ? PTE_RO : PTE_RW);
+    }
+    /* The remote side, in loopback: BAR1 to IOVA pages 5 on */
+    map_inbound_bar(qts, 0, 1, IOVA + 0x5000);
+
+    /* Two pages each side, so translation by translation */
+    fill(qts, IOVA_PA, 0x2000, 3);
+    put_data_element(qts, IOVA_PA + 0x3000, CB | LIE, 0x2000, IOVA,
+                     REMOTE_PCI);
+    put_link_element(qts, IOVA_PA + 0x3018, TCB, ll);
+    edma_start_ll(qts, WR, 0, ll);
+    qtest_clock_step(qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 3);
+    g_assert(same(qts, IOVA_PA, IOVA_PA + 0x5000, 0x2000));
+    qtest_writel(qts, EDMA + EDMA_INT_CLEAR(WR), 1);
+    expect_no_event(qts);
+
+    /* Source unmapped */
+    put_data_element(qts, IOVA_PA + 0x3000, CB | LIE, 0x100, IOVA + 0x8000,
+                     REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, ll);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 0);
+    expect_event(qts, EVT_F_TRANSLATION, IOVA + 0x8000);
+
+    /* A read channel's local destination read-only */
+    put_data_element(qts, IOVA_PA + 0x3000, CB | LIE, 0x100, REMOTE_PCI,
+                     IOVA + 0x4000);
+    edma_start_ll(qts, RD, 0, ll);
+    expect_abort(qts, RD, 0, EDMA_RD_ERR_LO, 1u << 0);
+    expect_event(qts, EVT_F_PERMISSION, IOVA + 0x4000);
+
+    /* The list itself unmapped */
+    edma_start_ll(qts, WR, 0, IOVA + 0x9000);
+    expect_abort(qts, WR, 0, EDMA_WR_ERR, 1u << 16);
+    expect_event(qts, EVT_F_TRANSLATION, IOVA + 0x9000);
+    smmu_quit(qts);
+}
+
+/* With the SMMU off (CR0.SMMUEN clear, GBPA bypass), IOVAs are addresses */
+static void test_smmu_disabled(void)
+{
+    QTestState *qts = smmu_start("");
+
+    qtest_writel(qts, SMMU + SMMU_CR0, 0);
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, RAM + 0x100000);
+    qtest_writel(qts, WINDOW + 0x10, 0xfeedface);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x100010), ==, 0xfeedface);
+    expect_no_event(qts);
+    smmu_quit(qts);
+}
+
 static void test_edma_legacy(void)
 {
     QTestState *qts = edma_start(",ip-version=5.20a,edma-legacy=on,"
@@ -1557,5 +1704,8 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/edma/looping-list", test_edma_looping_list);
     qtest_add_func("/dw-pcie-ep/edma/legacy", test_edma_legacy);
     qtest_add_func("/dw-pcie-ep/edma/migration", test_edma_migration);
+    qtest_add_func("/dw-pcie-ep/smmu/inbound", test_smmu_inbound);
+    qtest_add_func("/dw-pcie-ep/smmu/edma", test_smmu_edma);
+    qtest_add_func("/dw-pcie-ep/smmu/disabled", test_smmu_disabled);
     return g_test_run();
 }

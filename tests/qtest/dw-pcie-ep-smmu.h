@@ -1,0 +1,125 @@
+/*
+ * QTest helpers: an SMMUv3 programmed as Linux's arm-smmu-v3 would, for
+ * one platform master (the dw-pcie-ep controller's stream-id)
+ *
+ * A linear stream table whose entry for SMMU_SID translates at stage 1
+ * through one context descriptor (ASID 1, faults recorded) and 3-level
+ * page tables of 4 KiB pages, 39-bit IOVAs; command and event queues of
+ * 16 entries.  Page n of IOVA maps IOVA_PA's page n.
+ *
+ * virt places a -device arm-smmuv3 named before the controller first on
+ * the platform bus: its 128 KiB at the bus's base, the controller's
+ * small regions after it.
+ *
+ * Copyright (c) 2026 The pciep-lab authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TESTS_QTEST_DW_PCIE_EP_SMMU_H
+#define TESTS_QTEST_DW_PCIE_EP_SMMU_H
+
+#include "libqtest.h"
+
+#define SMMU                0x0c000000ULL
+#define SMMU_SIZE           0x20000
+#define SMMU_CR0            0x20
+#define SMMU_STRTAB_BASE    0x80
+#define SMMU_STRTAB_CFG     0x88
+#define SMMU_CMDQ_BASE      0x90
+#define SMMU_CMDQ_PROD      0x98
+#define SMMU_EVTQ_BASE      0xa0
+#define SMMU_EVTQ_PROD      0xa8
+#define SMMU_EVTQ_CONS      0xac
+#define SMMU_SID            0x10
+#define SMMU_ASID           1
+#define SMMU_TABLES         (0x40000000ULL + 0x400000)
+#define STRTAB              (SMMU_TABLES)
+#define CDTAB               (SMMU_TABLES + 0x1000)
+#define CMDQ                (SMMU_TABLES + 0x2000)
+#define EVTQ                (SMMU_TABLES + 0x3000)
+#define PT_L1               (SMMU_TABLES + 0x4000)
+#define PT_L2               (SMMU_TABLES + 0x5000)
+#define PT_L3               (SMMU_TABLES + 0x6000)
+#define QLOG2               4
+/* 39-bit IOVAs (T0SZ 25), 4 KiB pages: L1 index 2, L2 index 0 */
+#define IOVA                0x80000000ULL
+#define IOVA_PA             (0x40000000ULL + 0x500000)
+#define PTE_RW              0x403ULL        /* page, AF */
+#define PTE_RO              0x483ULL        /* and AP[2]: read-only */
+#define CMD_CFGI_STE        0x03
+#define CMD_TLBI_NH_ASID    0x11
+#define CMD_SYNC            0x46
+#define EVT_F_TRANSLATION   0x10
+#define EVT_F_PERMISSION    0x13
+
+static unsigned smmu_cmds, smmu_events;
+
+/* Page @n of IOVA maps IOVA_PA's page @n with @pte's attributes (0: none) */
+static inline void smmu_map(QTestState *qts, unsigned n, uint64_t pte)
+{
+    qtest_writeq(qts, PT_L3 + 8 * n, pte ? (IOVA_PA + 0x1000 * n) | pte : 0);
+}
+
+static inline void smmu_cmd(QTestState *qts, uint8_t type, uint32_t w1)
+{
+    uint64_t at = CMDQ + 16 * (smmu_cmds % (1 << QLOG2));
+
+    qtest_writel(qts, at, type);
+    qtest_writel(qts, at + 4, w1);
+    qtest_writeq(qts, at + 8, 0);
+    smmu_cmds++;
+    qtest_writel(qts, SMMU + SMMU_CMDQ_PROD, smmu_cmds % (2 << QLOG2));
+}
+
+/* What Linux does after it changes a page table: TLBI by ASID, SYNC */
+static inline void smmu_tlbi(QTestState *qts)
+{
+    smmu_cmd(qts, CMD_TLBI_NH_ASID, SMMU_ASID << 16);
+    smmu_cmd(qts, CMD_SYNC, 0);
+}
+
+static inline void smmu_setup(QTestState *qts)
+{
+    uint64_t ste = STRTAB + 64 * SMMU_SID;
+
+    smmu_cmds = smmu_events = 0;
+    qtest_memset(qts, STRTAB, 0, 0x7000);
+    qtest_writel(qts, ste, 1 | 5 << 1 | (uint32_t)CDTAB);  /* V, S1 */
+    qtest_writel(qts, ste + 4, CDTAB >> 32);
+    /* T0SZ 25, TG0 4K, EPD1, V; IPS 40 bits, AA64, R, A, ASID */
+    qtest_writel(qts, CDTAB, 25 | 1u << 30 | 1u << 31);
+    qtest_writel(qts, CDTAB + 4, 2 | 1 << 9 | 1 << 13 | 1 << 14 |
+                 SMMU_ASID << 16);
+    qtest_writeq(qts, CDTAB + 8, PT_L1);
+    qtest_writeq(qts, PT_L1 + 8 * 2, PT_L2 | 3);
+    qtest_writeq(qts, PT_L2, PT_L3 | 3);
+
+    qtest_writeq(qts, SMMU + SMMU_STRTAB_BASE, STRTAB);
+    qtest_writel(qts, SMMU + SMMU_STRTAB_CFG, 5);   /* linear, 32 SIDs */
+    qtest_writeq(qts, SMMU + SMMU_CMDQ_BASE, CMDQ | QLOG2);
+    qtest_writeq(qts, SMMU + SMMU_EVTQ_BASE, EVTQ | QLOG2);
+    qtest_writel(qts, SMMU + SMMU_CR0, 1 | 1 << 2 | 1 << 3);
+}
+
+/* The next event in the SMMU's queue is @type for our StreamID at @iova */
+static inline void expect_event(QTestState *qts, uint8_t type, uint64_t iova)
+{
+    uint64_t at = EVTQ + 32 * (smmu_events % (1 << QLOG2));
+
+    g_assert_cmpuint(qtest_readl(qts, SMMU + SMMU_EVTQ_PROD), !=,
+                     smmu_events % (2 << QLOG2));
+    g_assert_cmphex(qtest_readl(qts, at) & 0xff, ==, type);
+    g_assert_cmphex(qtest_readl(qts, at + 4), ==, SMMU_SID);
+    g_assert_cmphex(qtest_readq(qts, at + 16), ==, iova);
+    smmu_events++;
+    qtest_writel(qts, SMMU + SMMU_EVTQ_CONS, smmu_events % (2 << QLOG2));
+}
+
+static inline void expect_no_event(QTestState *qts)
+{
+    g_assert_cmpuint(qtest_readl(qts, SMMU + SMMU_EVTQ_PROD), ==,
+                     smmu_events % (2 << QLOG2));
+}
+
+#endif
