@@ -29,7 +29,10 @@ fi
 if [ -e "$node/msi-map" ]; then
     lab_report info msi-map "msi-map present (its DeviceID 0x$(od -A n -t x1 -j 8 -N 4 "$node/msi-map" | tr -d ' \n'))"
 fi
-dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA' | sed 's/^/@@lab info dmesg /'
+if [ -e "$node/iommus" ]; then
+    lab_report info iommus "iommus present: behind the smmu, StreamID 0x$(od -A n -t x1 -j 4 -N 4 "$node/iommus" | tr -d ' \n')"
+fi
+dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA|iommu group|arm-smmu' | sed 's/^/@@lab info dmesg /'
 iatu=$(dmesg | grep -o 'iATU: .*' | head -n1)
 case $iatu in
 '') lab_report fail iatu "the driver found no iATU: $(dmesg | grep -m1 -i 'iATU')" ;;
