@@ -7,6 +7,9 @@
 # environment:
 #   LINUX_SOURCE_PKG  the linux-source-X.Y package to build (installed)
 #   LAB_KERNEL_SRC    or: a kernel source tree or tarball of your own
+#   LAB_KERNEL_PATCHES  patch files (-p1, space-separated) applied to a
+#                     copy of that tree: a variant kernel, built beside
+#                     the unmodified one (the fault scenarios use it)
 #
 # Prints the output directory on stdout; it holds Image and the test
 # program (pci_endpoint_test, or pcitest for kernels before 6.15).
@@ -51,6 +54,36 @@ kernel_source() {
         rm -rf "$src"
         mv "$src.tmp" "$src"
     fi
+}
+
+# A variant: the tree, hard-linked, with LAB_KERNEL_PATCHES applied to
+# copies of the files they touch (the original tree stays unmodified).
+patch_source() {
+    local -a patches
+    local variant f
+    read -r -a patches <<<"${LAB_KERNEL_PATCHES:-}"
+    ((${#patches[@]})) || return 0
+    for f in "${patches[@]}"; do
+        [[ -f $f ]] || die "LAB_KERNEL_PATCHES: $f does not exist"
+    done
+    src_id="$src_id patches:$(hash_of "${patches[@]}")"
+    variant=$LAB_CACHE/linux/src-$(hash_str "$src_id")
+    if [[ ! -f $variant/.lab-patched ]]; then
+        log "making a variant of $src with ${patches[*]}"
+        rm -rf "$variant.tmp"
+        cp -al "$src" "$variant.tmp"
+        for f in "${patches[@]}"; do
+            sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$f" | while read -r t; do
+                cp --remove-destination "$src/$t" "$variant.tmp/$t"
+            done
+            patch -d "$variant.tmp" -p1 --batch --quiet <"$f" >&2 ||
+                die "$(basename "$f") does not apply to $src"
+        done
+        touch "$variant.tmp/.lab-patched"
+        rm -rf "$variant"
+        mv "$variant.tmp" "$variant"
+    fi
+    src=$variant
 }
 
 configure_kernel() {
@@ -100,6 +133,7 @@ build_test_program() {
 
 build_kernel() {
     kernel_source
+    patch_source
     local gcc_ver
     gcc_ver=$(aarch64-linux-gnu-gcc -dumpfullversion 2>/dev/null) ||
         die "aarch64-linux-gnu-gcc is missing: run scripts/setup-host.sh"
