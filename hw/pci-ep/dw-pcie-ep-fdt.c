@@ -110,11 +110,10 @@ static void add_iommus(DWPCIeEPState *s, void *fdt, const char *node,
     smmus = qemu_fdt_node_path(fdt, NULL, "arm,smmu-v3", NULL);
     for (int i = 0; smmus && smmus[i]; i++) {
         int len;
-        const uint64_t *reg = qemu_fdt_getprop(fdt, smmus[i], "reg", &len,
-                                               NULL);
+        const void *reg = qemu_fdt_getprop(fdt, smmus[i], "reg", &len, NULL);
         uint32_t phandle;
 
-        if (!reg || len < sizeof(*reg) || be64_to_cpu(*reg) != base) {
+        if (!reg || len < sizeof(uint64_t) || ldq_be_p(reg) != base) {
             continue;
         }
         phandle = qemu_fdt_get_phandle(fdt, smmus[i]);
@@ -122,7 +121,7 @@ static void add_iommus(DWPCIeEPState *s, void *fdt, const char *node,
             phandle = qemu_fdt_alloc_phandle(fdt);
             qemu_fdt_setprop_cell(fdt, smmus[i], "phandle", phandle);
         }
-        qemu_fdt_setprop_cells(fdt, node, "iommus", phandle, s->stream_id);
+        qemu_fdt_setprop_cells(fdt, node, "iommus", phandle, s->sid);
         return;
     }
     warn_report("%s: no device tree node for its SMMU at 0x%" HWADDR_PRIx

@@ -14,10 +14,17 @@
  * transaction and records no fault, and exports it only where the SMMU
  * grants both reads and writes (the host maps what it gets for both):
  * a read-only or unmapped IOVA stays on the message path and faults
- * when the host really writes it.  Every invalidation the SMMU tells
- * its notifiers about (TLBI, a configuration change, SMMUEN) that
- * touches an exported IOVA revokes the host's mappings before the
- * invalidating command completes.
+ * when the host really writes it.
+ *
+ * The host's mappings are to the SMMU what a PCIe function's ATC is:
+ * translations kept outside it.  Every invalidation the SMMU tells its
+ * notifiers about (TLBI, a configuration change, SMMUEN) that may touch
+ * an exported IOVA sends the host a REVOKE and holds the SMMU's next
+ * CMD_SYNC (and CR0ACK) until the host has confirmed it, as an ATC
+ * invalidation holds it on hardware: once Linux sees its invalidation
+ * complete, the host maps nothing stale.  Nothing waits in the notifier,
+ * which runs in the SMMU's command queue with its lock held.  A host
+ * that does not confirm within the link's timeout loses the link.
  *
  * Copyright (c) 2026 The pciep-lab authors
  *
@@ -30,6 +37,8 @@
 #include "hw/arm/smmu-common.h"
 #include "dw-pcie-ep-internal.h"
 #include "hw/pci-ep/pcie-ep-fastpath.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
 #include "trace.h"
 
 static IOMMUMemoryRegion *dma_iommu(DWPCIeEPState *s)
@@ -37,12 +46,63 @@ static IOMMUMemoryRegion *dma_iommu(DWPCIeEPState *s)
     return s->iommu ? memory_region_get_iommu(s->dma->root) : NULL;
 }
 
+static void iommu_hold_release(DWPCIeEPState *s)
+{
+    if (s->iommu_holding) {
+        s->iommu_holding = false;
+        timer_del(s->iommu_hold_timer);
+        trace_dw_pcie_ep_iommu_sync_release();
+        smmu_release_sync(s->iommu);
+    }
+}
+
+/*
+ * The revoke is settled: the host confirmed every one sent, or the
+ * connection it went on has ended (the host maps nothing of a link that
+ * is down).  Then the SMMU completes the CMD_SYNC it holds.
+ */
+void dw_pcie_ep_iommu_revoke_settled(void *opaque)
+{
+    DWPCIeEPState *s = opaque;
+
+    if (s->iommu_holding &&
+        (!pcie_ep_link_revokes_pending(&s->link) ||
+         !pcie_ep_link_is_up(&s->link) ||
+         pcie_ep_link_connection(&s->link) != s->iommu_hold_conn)) {
+        iommu_hold_release(s);
+    }
+}
+
+static void iommu_hold_timeout(void *opaque)
+{
+    DWPCIeEPState *s = opaque;
+
+    if (s->iommu_holding) {
+        pcie_ep_link_fail(&s->link, "the link partner did not confirm that "
+                          "it unmapped memory the SMMU no longer maps");
+        iommu_hold_release(s);
+    }
+}
+
+static void iommu_hold(DWPCIeEPState *s)
+{
+    if (!s->iommu_holding) {
+        s->iommu_holding = true;
+        s->iommu_hold_conn = pcie_ep_link_connection(&s->link);
+        trace_dw_pcie_ep_iommu_sync_hold();
+        smmu_hold_sync(s->iommu);
+    }
+    timer_mod(s->iommu_hold_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + s->link.timeout_ms);
+    /* It may have been confirmed already, from the IOThread. */
+    dw_pcie_ep_iommu_revoke_settled(s);
+}
+
 /*
  * An invalidation: the host drops what it maps of ours, if any of it
- * may come from the invalidated IOVAs.  The SMMU invalidates its own
- * TLB right after its notifiers return, with the BQL still held: until
- * then, MAP_RDs (served under the BQL, while we wait here without it)
- * export nothing through the SMMU.
+ * may come from the invalidated IOVAs.  The exported range covers whole
+ * pages and blocks, so a TLBI for any address in one of them (the SMMU
+ * notifies a leaf TLBI as one page, even for a block) overlaps it.
  */
 static void iommu_unmap_notify(IOMMUNotifier *n, IOMMUTLBEntry *iotlb)
 {
@@ -56,18 +116,22 @@ static void iommu_unmap_notify(IOMMUNotifier *n, IOMMUTLBEntry *iotlb)
     }
     trace_dw_pcie_ep_iommu_revoke(inval.lob, inval.upb);
     range_make_empty(&s->iommu_exported);
-    s->iommu_notifying++;
     s->iommu_revokes++;
-    dw_pcie_ep_inbound_changed(s, true);
-    s->iommu_notifying--;
+    dw_pcie_ep_inbound_changed(s, false);
+    if (pcie_ep_link_revokes_pending(&s->link)) {
+        iommu_hold(s);
+    }
 }
 
 bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp)
 {
     IOMMUMemoryRegion *iommu;
-    uint32_t sid = s->stream_id;
 
     if (!s->iommu) {
+        if (s->stream_id != DW_PCIE_EP_STREAM_ID_REQUESTER) {
+            error_setg(errp, "%s: 'stream-id' needs 'iommu'", TYPE_DW_PCIE_EP);
+            return false;
+        }
         return true;
     }
     if (s->dma_mr) {
@@ -75,7 +139,9 @@ bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp)
                    "SMMU's output is the system's memory", TYPE_DW_PCIE_EP);
         return false;
     }
-    s->dma = smmu_platform_address_space(s->iommu, sid, errp);
+    s->sid = s->stream_id == DW_PCIE_EP_STREAM_ID_REQUESTER ?
+             s->requester_id : s->stream_id;
+    s->dma = smmu_platform_address_space(s->iommu, s->sid, errp);
     if (!s->dma) {
         return false;
     }
@@ -90,6 +156,9 @@ bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp)
         s->dma = NULL;
         return false;
     }
+    s->iommu_hold_timer = timer_new_ms(QEMU_CLOCK_REALTIME,
+                                       iommu_hold_timeout, s);
+    s->link.revokes_done_bh = qemu_bh_new(dw_pcie_ep_iommu_revoke_settled, s);
     return true;
 }
 
@@ -98,8 +167,11 @@ void dw_pcie_ep_iommu_unrealize(DWPCIeEPState *s)
     IOMMUMemoryRegion *iommu = dma_iommu(s);
 
     if (iommu && s->dma) {
+        iommu_hold_release(s);
         memory_region_unregister_iommu_notifier(MEMORY_REGION(iommu),
                                                 &s->iommu_notifier);
+        g_clear_pointer(&s->iommu_hold_timer, timer_free);
+        g_clear_pointer(&s->link.revokes_done_bh, qemu_bh_delete);
     }
 }
 
@@ -120,17 +192,23 @@ uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
 
     e = imrc->translate(iommu, iova, IOMMU_NONE,
                         s->iommu_notifier.iommu_idx);
+    if (e.perm == IOMMU_NONE) {
+        /* Unmapped: its mask may span everything; the next page may map */
+        e.addr_mask = DW_PCIE_EP_IOMMU_MIN_PAGE - 1;
+    }
     in_page = MIN((e.addr_mask & ~iova) + 1, size);
     if (!in_page) {
         in_page = size;         /* a mapping that covers all of it */
     }
-    if (s->iommu_notifying || (e.perm & IOMMU_RW) != IOMMU_RW ||
+    /* Nothing is exported while the host has yet to confirm a revoke */
+    if (s->iommu_holding || (e.perm & IOMMU_RW) != IOMMU_RW ||
         e.target_as != &address_space_memory) {
         return MAX(in_page, 1);
     }
-    /* What the host may map from now on: a superset is good enough. */
+    /* What the host may map from now on, in whole pages or blocks */
     range_extend(&s->iommu_exported,
-                 &(Range) { .lob = iova, .upb = iova + in_page - 1 });
+                 &(Range) { .lob = iova & ~e.addr_mask,
+                            .upb = iova | e.addr_mask });
     return pcie_ep_fastpath_add_extent(&s->link, e.target_as,
                                        (e.translated_addr & ~e.addr_mask) |
                                        (iova & e.addr_mask),

@@ -869,6 +869,9 @@ static void link_connected(void *opaque, bool connected)
     s->host_cfg_writes = 0;     /* counted per connection */
 
     dw_pcie_ep_link_state_changed(s);
+    if (s->iommu) {
+        dw_pcie_ep_iommu_revoke_settled(s);
+    }
     /* Even with no change seen: it may have gone down and back up. */
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
@@ -1001,9 +1004,6 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
-    if (s->stream_id == DW_PCIE_EP_STREAM_ID_REQUESTER) {
-        s->stream_id = s->requester_id;
-    }
     if (!dw_pcie_ep_iommu_realize(s, errp)) {
         return;
     }
@@ -1165,7 +1165,7 @@ static void dw_pcie_ep_instance_init(Object *obj)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ip_version = g_strdup("5.40a");
-    object_property_add_uint64_ptr(obj, "iommu-revokes", &s->iommu_revokes,
+    object_property_add_uint64_ptr(obj, "x-iommu-revokes", &s->iommu_revokes,
                                    OBJ_PROP_FLAG_READ);
 }
 

@@ -96,6 +96,9 @@ static void revoke_confirmed(PCIeEPLink *link, uint32_t seq)
 {
     if (seq && (int32_t)(seq - link->revokes_done) > 0) {
         link->revokes_done = seq;
+        if (seq == link->revokes_sent && link->revokes_done_bh) {
+            qemu_bh_schedule(link->revokes_done_bh);
+        }
     }
 }
 

@@ -62,11 +62,15 @@ struct DWPCIeEPState {
     AddressSpace dma_as;
     MemoryRegion *dma_mr;
     struct SMMUState *iommu;
-    uint32_t stream_id;
+    uint32_t stream_id;         /* the property */
+    uint32_t sid;               /* the StreamID used */
     IOMMUNotifier iommu_notifier;
     Range iommu_exported;       /* IOVAs the host may map through MAP_RD */
-    unsigned iommu_notifying;   /* in an SMMU invalidation's notifier */
     uint64_t iommu_revokes;     /* revokes the SMMU's invalidations caused */
+    /* The SMMU's CMD_SYNC waits until the host confirms a revoke */
+    bool iommu_holding;
+    unsigned iommu_hold_conn;   /* on this connection */
+    QEMUTimer *iommu_hold_timer;    /* the host never confirms */
 
     /*
      * DBI: the function's configuration space and port logic, with the

@@ -234,6 +234,8 @@ typedef struct PCIeEPLink {
     bool up;            /* HELLO exchanged */
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
     uint32_t revokes_done;      /* the last one the peer completed */
+    /* The owner's, if set: scheduled once the peer completed them all */
+    struct QEMUBH *revokes_done_bh;
 
     /* The fast path (pcie-ep-fastpath.c); BQL */
     bool fast_path;                 /* property: offer the fast path */
