@@ -641,6 +641,31 @@ static uint64_t qom_get_uint(QTestState *qts, const char *path,
 }
 
 /*
+ * Both VMs, the EP's controller behind an SMMU that maps IOVA (page 0
+ * read-write) and its BAR0 onto IOVA + @offset, with the host's BAR0
+ * assigned.
+ */
+static void smmu_lab_start(Lab *lab, uint64_t offset)
+{
+    lab->ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu";
+    lab->ep_props = ",iommu=smmu,stream-id=16";
+    ep_base = SMMU + SMMU_SIZE;
+    lab_start(lab);
+    smmu_setup(lab->ep);
+    smmu_map(lab->ep, 0, PTE_RW);
+    qtest_writel(lab->ep, IB(0) + 0x14, IOVA + offset);
+    lab_link_up(lab);
+    host_enable_function(lab);
+}
+
+static void smmu_lab_stop(Lab *lab)
+{
+    expect_no_event(lab->ep);
+    lab_stop(lab);
+    ep_base = 0x0c000000ULL;
+}
+
+/*
  * The EP's bus-master side behind an SMMU: what the host's BAR accesses
  * reach follows the SMMU's page tables, with the fast path too.  A page
  * the host has mapped and the EP's driver unmaps (TLBI) faults on the
@@ -650,20 +675,11 @@ static uint64_t qom_get_uint(QTestState *qts, const char *path,
  */
 static void test_smmu_coherent(void)
 {
-    Lab lab = {
-        .ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu",
-        .ep_props = ",iommu=smmu,stream-id=16",
-    };
+    Lab lab = { 0 };
     QTestState *ep;
 
-    ep_base = SMMU + SMMU_SIZE;
-    lab_start(&lab);
+    smmu_lab_start(&lab, 0);
     ep = lab.ep;
-    smmu_setup(ep);
-    smmu_map(ep, 0, PTE_RW);
-    qtest_writel(ep, IB(0) + 0x14, IOVA);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
 
     qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
     g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
@@ -680,7 +696,7 @@ static void test_smmu_coherent(void)
     expect_event(ep, EVT_F_TRANSLATION, IOVA + 0x10);
     expect_event(ep, EVT_F_TRANSLATION, IOVA + 0x14);
     g_assert_cmpint(qom_get_uint(ep, "/machine/peripheral/ep",
-                                 "iommu-revokes"), ==, mode->fast);
+                                 "x-iommu-revokes"), ==, mode->fast);
 
     /* Mapped read-only: read, but a write faults and does not land */
     smmu_map(ep, 0, PTE_RO);
@@ -689,9 +705,187 @@ static void test_smmu_coherent(void)
     qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0003);
     g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
     expect_event(ep, EVT_F_PERMISSION, IOVA + 0x10);
-    expect_no_event(ep);
-    lab_stop(&lab);
-    ep_base = 0x0c000000ULL;
+    smmu_lab_stop(&lab);
+}
+
+/*
+ * The host maps what the SMMU translated: the EP's driver unmaps it and
+ * waits for its CMD_SYNC.  That completes only once the host has dropped
+ * its mapping (while the host is stopped, it does not), and nothing
+ * waits meanwhile: the vCPU that wrote CMDQ_PROD is not held.  A host
+ * that never confirms loses the link at its timeout, and then the
+ * CMD_SYNC completes.
+ */
+static void test_smmu_sync_held(void)
+{
+    Lab lab = { 0 };
+    QTestState *ep;
+    pid_t host_pid;
+
+    smmu_lab_start(&lab, 0);
+    ep = lab.ep;
+    host_pid = qtest_pid(lab.host);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+
+    kill(host_pid, SIGSTOP);
+    smmu_map(ep, 0, 0);
+    smmu_tlbi_nowait(ep);
+    for (int i = 0; mode->fast && i < 20; i++) {
+        g_assert_false(smmu_synced(ep));
+        g_usleep(10 * 1000);
+    }
+    kill(host_pid, SIGCONT);
+    smmu_sync_wait(ep);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0002);
+    expect_event(ep, EVT_F_TRANSLATION, IOVA + 0x10);
+    g_assert_cmphex(qtest_readl(ep, IOVA_PA + 0x10), ==, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+
+    /* Mapped again; the host stops for good: the link's timeout ends it */
+    smmu_map(ep, 0, PTE_RW);
+    smmu_tlbi(ep);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0003);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0003);
+    kill(host_pid, SIGSTOP);
+    smmu_map(ep, 0, 0);
+    smmu_tlbi(ep);
+    kill(host_pid, SIGCONT);
+    smmu_lab_stop(&lab);
+}
+
+typedef struct HostTraffic {
+    QTestState *host;
+    int stop;
+    unsigned done;
+} HostTraffic;
+
+static gpointer host_traffic(gpointer opaque)
+{
+    HostTraffic *t = opaque;
+
+    while (!qatomic_read(&t->stop)) {
+        qtest_writel(t->host, HOST_BAR0 + 0x20, t->done);
+        qtest_readl(t->host, HOST_BAR0 + 0x20);
+        t->done++;
+    }
+    return NULL;
+}
+
+/*
+ * The EP's driver remaps its page again and again while the host reads
+ * and writes it: every CMD_SYNC completes, the link stays up, and no
+ * access faults (the page is always mapped).
+ */
+static void test_smmu_tlbi_under_traffic(void)
+{
+    Lab lab = { 0 };
+    HostTraffic t = { 0 };
+    GThread *th;
+
+    smmu_lab_start(&lab, 0);
+    t.host = lab.host;
+    th = g_thread_new("host-traffic", host_traffic, &t);
+    for (int i = 0; i < 200; i++) {
+        smmu_map(lab.ep, 0, PTE_RW);
+        smmu_tlbi(lab.ep);
+    }
+    qatomic_set(&t.stop, 1);
+    g_thread_join(th);
+    g_assert_cmpuint(t.done, >, 0);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x20), ==, t.done - 1);
+    smmu_lab_stop(&lab);
+}
+
+/*
+ * A 2 MiB block, the BAR on its second MiB: the EP's driver unmaps the
+ * block and invalidates it by its base address, as one leaf, the way
+ * Linux does on an SMMU without range invalidation.  The SMMU tells its
+ * notifiers of one page there, not of the BAR's: the host's mapping
+ * goes all the same.
+ */
+static void test_smmu_block(void)
+{
+    Lab lab = { 0 };
+    uint64_t block_pa = RAM + 0x600000;
+
+    smmu_lab_start(&lab, 0x100000);
+    qtest_writeq(lab.ep, PT_L2, block_pa | PTE_BLOCK);
+    smmu_tlbi(lab.ep);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.ep, block_pa + 0x100010), ==, 0x5a5a0001);
+
+    qtest_writeq(lab.ep, PT_L2, 0);
+    smmu_tlbi_va(lab.ep, IOVA);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0002);
+    expect_event(lab.ep, EVT_F_TRANSLATION, IOVA + 0x100010);
+    g_assert_cmphex(qtest_readl(lab.ep, block_pa + 0x100010), ==, 0x5a5a0001);
+    smmu_lab_stop(&lab);
+}
+
+/*
+ * The EP's driver changes its STE (Linux attaching the device to another
+ * domain): to abort, then to bypass.  After the CFGI_STE the host's
+ * writes follow the new STE: dropped with no event, then straight to
+ * the physical address, which the fast path maps too.
+ */
+static void test_smmu_ste_change(void)
+{
+    Lab lab = { 0 };
+
+    smmu_lab_start(&lab, 0);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+
+    smmu_set_ste(lab.ep, STE_ABORT);
+    smmu_cfgi_ste(lab.ep);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0002);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x10), ==, 0x5a5a0001);
+    expect_no_event(lab.ep);
+
+    smmu_set_ste(lab.ep, STE_BYPASS);
+    smmu_cfgi_ste(lab.ep);
+    qtest_writel(lab.ep, IB(0) + 0x14, IOVA_PA);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0003);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0003);
+    g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x10), ==, 0x5a5a0003);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
+    smmu_lab_stop(&lab);
+}
+
+/*
+ * An 8 KiB BAR on IOVA whose first page is unmapped and second mapped:
+ * the fast path maps the second.
+ */
+static void test_smmu_hole(void)
+{
+    Lab lab = { 0 };
+
+    lab.ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu";
+    lab.ep_props = ",iommu=smmu,stream-id=16";
+    ep_base = SMMU + SMMU_SIZE;
+    lab_start(&lab);
+    smmu_setup(lab.ep);
+    smmu_map(lab.ep, 1, PTE_RW);
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 1);
+    qtest_writel(lab.ep, DBI2 + 0x10, 0x1fff);
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 0);
+    qtest_writel(lab.ep, IB(0) + 0x14, IOVA);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+
+    qtest_writel(lab.host, HOST_BAR0 + 0x1010, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x1010), ==,
+                    0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x1010), ==, 0x5a5a0001);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0002);
+    expect_event(lab.ep, EVT_F_TRANSLATION, IOVA + 0x10);
+    g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x10), ==, 0);
+    smmu_lab_stop(&lab);
 }
 
 typedef struct ModeTest {
@@ -1063,6 +1257,11 @@ int main(int argc, char **argv)
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
     add_mode_tests("edma", test_edma_over_link);
     add_mode_tests("smmu-coherent", test_smmu_coherent);
+    add_mode_tests("smmu-sync-held", test_smmu_sync_held);
+    add_mode_tests("smmu-tlbi-under-traffic", test_smmu_tlbi_under_traffic);
+    add_mode_tests("smmu-block", test_smmu_block);
+    add_mode_tests("smmu-ste-change", test_smmu_ste_change);
+    add_mode_tests("smmu-hole", test_smmu_hole);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

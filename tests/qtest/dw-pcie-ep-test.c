@@ -1469,7 +1469,6 @@ static void test_edma_migration(void)
     rmdir(dir);
 }
 
-/* The legacy viewport map, at DBI + 0x970, for an IP before 5.40a */
 /* ---------------------------------------------------------------------- */
 /* The bus-master side behind an SMMUv3 (iommu=, stream-id=) */
 
