@@ -50,10 +50,8 @@ void dw_pcie_ep_bars_changed(DWPCIeEPState *s);
 /* dw-pcie-ep-iommu.c: the bus-master side behind an SMMU */
 bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp);
 void dw_pcie_ep_iommu_unrealize(DWPCIeEPState *s);
-/* A bottom half's: the host confirmed a revoke, or the link went down */
-void dw_pcie_ep_iommu_revoke_settled(void *opaque);
-/* The smallest translation granule an SMMU has */
-#define DW_PCIE_EP_IOMMU_MIN_PAGE   0x1000
+/* The link went up or down: a revoke pending on it may be settled */
+void dw_pcie_ep_iommu_link_changed(DWPCIeEPState *s);
 uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
                                      uint64_t size, uint64_t offset,
                                      PCIeEPExtents *ext);

@@ -41,61 +41,99 @@
 #include "qemu/timer.h"
 #include "trace.h"
 
+/* The smallest translation granule an SMMU has */
+#define DW_PCIE_EP_IOMMU_MIN_PAGE   0x1000
+
 static IOMMUMemoryRegion *dma_iommu(DWPCIeEPState *s)
 {
     return s->iommu ? memory_region_get_iommu(s->dma->root) : NULL;
 }
 
+/*
+ * Linux polls a CMD_SYNC or CR0ACK for 1 s: a hold ends well before
+ * that, with the link if need be.
+ */
+#define DW_PCIE_EP_IOMMU_HOLD_MAX_MS    500
+
 static void iommu_hold_release(DWPCIeEPState *s)
 {
-    if (s->iommu_holding) {
-        s->iommu_holding = false;
-        timer_del(s->iommu_hold_timer);
-        trace_dw_pcie_ep_iommu_sync_release();
-        smmu_release_sync(s->iommu);
+    if (!s->iommu_holding) {
+        return;
+    }
+    s->iommu_holding = false;
+    timer_del(s->iommu_hold_timer);
+    trace_dw_pcie_ep_iommu_sync_release();
+    smmu_release_sync(s->iommu);
+    if (s->iommu_refused) {
+        /* The host keeps what MAP_RD refused meanwhile: it asks again */
+        s->iommu_refused = false;
+        pcie_ep_fastpath_revoke_nowait(&s->link);
     }
 }
 
 /*
- * The revoke is settled: the host confirmed every one sent, or the
- * connection it went on has ended (the host maps nothing of a link that
- * is down).  Then the SMMU completes the CMD_SYNC it holds.
+ * The revoke is settled: the host confirmed it, or the connection it
+ * went on has ended (the host maps nothing of a link that is down).
+ * Then the SMMU completes the CMD_SYNC it holds.
  */
-void dw_pcie_ep_iommu_revoke_settled(void *opaque)
+static void iommu_hold_check(DWPCIeEPState *s)
 {
-    DWPCIeEPState *s = opaque;
+    PCIeEPLink *link = &s->link;
 
     if (s->iommu_holding &&
-        (!pcie_ep_link_revokes_pending(&s->link) ||
-         !pcie_ep_link_is_up(&s->link) ||
-         pcie_ep_link_connection(&s->link) != s->iommu_hold_conn)) {
+        ((s->iommu_hold_seq && pcie_ep_link_revoke_done(link,
+                                                        s->iommu_hold_seq)) ||
+         !pcie_ep_link_is_up(link) ||
+         pcie_ep_link_connection(link) != s->iommu_hold_conn)) {
         iommu_hold_release(s);
     }
 }
 
+void dw_pcie_ep_iommu_link_changed(DWPCIeEPState *s)
+{
+    iommu_hold_check(s);
+}
+
+static void iommu_revokes_done(void *opaque)
+{
+    iommu_hold_check(opaque);
+}
+
+/* No confirmation in time: the link goes down, and then the hold ends. */
 static void iommu_hold_timeout(void *opaque)
 {
     DWPCIeEPState *s = opaque;
 
+    iommu_hold_check(s);
     if (s->iommu_holding) {
-        pcie_ep_link_fail(&s->link, "the link partner did not confirm that "
-                          "it unmapped memory the SMMU no longer maps");
-        iommu_hold_release(s);
+        pcie_ep_link_fail(&s->link, "the link partner did not confirm in "
+                          "time that it unmapped memory the SMMU no longer "
+                          "maps");
+        timer_mod(s->iommu_hold_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 10);
     }
 }
 
-static void iommu_hold(DWPCIeEPState *s)
+/* Until REVOKE @seq is confirmed (0: until the link is down) */
+static void iommu_hold(DWPCIeEPState *s, uint32_t seq)
 {
     if (!s->iommu_holding) {
         s->iommu_holding = true;
         s->iommu_hold_conn = pcie_ep_link_connection(&s->link);
-        trace_dw_pcie_ep_iommu_sync_hold();
+        trace_dw_pcie_ep_iommu_sync_hold(seq);
         smmu_hold_sync(s->iommu);
+        timer_mod(s->iommu_hold_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                  MIN(s->link.timeout_ms, DW_PCIE_EP_IOMMU_HOLD_MAX_MS));
     }
-    timer_mod(s->iommu_hold_timer,
-              qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + s->link.timeout_ms);
+    s->iommu_hold_seq = seq;
+    if (!seq) {
+        pcie_ep_link_fail(&s->link, "a REVOKE could not be sent: the link "
+                          "partner may still map memory the SMMU no longer "
+                          "maps");
+    }
     /* It may have been confirmed already, from the IOThread. */
-    dw_pcie_ep_iommu_revoke_settled(s);
+    iommu_hold_check(s);
 }
 
 /*
@@ -109,6 +147,7 @@ static void iommu_unmap_notify(IOMMUNotifier *n, IOMMUTLBEntry *iotlb)
     DWPCIeEPState *s = container_of(n, DWPCIeEPState, iommu_notifier);
     Range inval = { .lob = iotlb->iova,
                     .upb = iotlb->iova + iotlb->addr_mask };
+    int64_t seq;
 
     if (range_is_empty(&s->iommu_exported) ||
         !range_overlaps_range(&s->iommu_exported, &inval)) {
@@ -117,9 +156,9 @@ static void iommu_unmap_notify(IOMMUNotifier *n, IOMMUTLBEntry *iotlb)
     trace_dw_pcie_ep_iommu_revoke(inval.lob, inval.upb);
     range_make_empty(&s->iommu_exported);
     s->iommu_revokes++;
-    dw_pcie_ep_inbound_changed(s, false);
-    if (pcie_ep_link_revokes_pending(&s->link)) {
-        iommu_hold(s);
+    seq = pcie_ep_fastpath_revoke_nowait(&s->link);
+    if (seq) {
+        iommu_hold(s, MAX(seq, 0));
     }
 }
 
@@ -158,7 +197,7 @@ bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp)
     }
     s->iommu_hold_timer = timer_new_ms(QEMU_CLOCK_REALTIME,
                                        iommu_hold_timeout, s);
-    s->link.revokes_done_bh = qemu_bh_new(dw_pcie_ep_iommu_revoke_settled, s);
+    s->link.revokes_done_bh = qemu_bh_new(iommu_revokes_done, s);
     return true;
 }
 
@@ -190,6 +229,8 @@ uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
     IOMMUTLBEntry e;
     uint64_t in_page;
 
+    /* A confirmation the IOThread saw before this MAP_RD */
+    iommu_hold_check(s);
     e = imrc->translate(iommu, iova, IOMMU_NONE,
                         s->iommu_notifier.iommu_idx);
     if (e.perm == IOMMU_NONE) {
@@ -201,6 +242,7 @@ uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
         in_page = size;         /* a mapping that covers all of it */
     }
     /* Nothing is exported while the host has yet to confirm a revoke */
+    s->iommu_refused |= s->iommu_holding;
     if (s->iommu_holding || (e.perm & IOMMU_RW) != IOMMU_RW ||
         e.target_as != &address_space_memory) {
         return MAX(in_page, 1);

@@ -870,7 +870,7 @@ static void link_connected(void *opaque, bool connected)
 
     dw_pcie_ep_link_state_changed(s);
     if (s->iommu) {
-        dw_pcie_ep_iommu_revoke_settled(s);
+        dw_pcie_ep_iommu_link_changed(s);
     }
     /* Even with no change seen: it may have gone down and back up. */
     if (s->link_notify_bh) {

@@ -330,16 +330,18 @@ static void send_waiting_acks(PCIeEPFastPath *fp);
  * another caller still waits): its change is not confirmed either.  The
  * peer serves REVOKEs in order, so the completion of ours covers all of
  * them.  A peer that does not confirm loses the link: past that point
- * we cannot tell what it still maps.
+ * we cannot tell what it still maps.  Returns the REVOKE's number, 0 if
+ * none was needed, -1 if it did not go out.
  */
-void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
+static int64_t fastpath_revoke(PCIeEPLink *link, bool wait, bool always)
 {
     PCIeEPFastPath *fp = link->fp;
     MemTxResult res;
+    uint32_t seq;
 
     if (!fp || !pcie_ep_link_is_up(link) ||
-        !(fp->exported || pcie_ep_link_revokes_pending(link))) {
-        return;
+        !(always || fp->exported || pcie_ep_link_revokes_pending(link))) {
+        return 0;
     }
     fp->exported = false;
     fp->stats.revokes_sent++;
@@ -349,12 +351,23 @@ void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
     if (acks_at_once(link)) {
         send_waiting_acks(fp);
     }
-    res = pcie_ep_link_revoke(link, wait);
+    res = pcie_ep_link_revoke(link, wait, &seq);
     fp->revoke_waiters -= wait;
     if (res != MEMTX_OK && wait && pcie_ep_link_is_up(link)) {
         pcie_ep_link_fail(link, "the link partner did not confirm that it "
                           "unmapped this VM's memory");
     }
+    return seq ? seq : -1;
+}
+
+void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait)
+{
+    fastpath_revoke(link, wait, false);
+}
+
+int64_t pcie_ep_fastpath_revoke_nowait(PCIeEPLink *link)
+{
+    return fastpath_revoke(link, false, true);
 }
 
 /*

@@ -96,7 +96,7 @@ static void revoke_confirmed(PCIeEPLink *link, uint32_t seq)
 {
     if (seq && (int32_t)(seq - link->revokes_done) > 0) {
         link->revokes_done = seq;
-        if (seq == link->revokes_sent && link->revokes_done_bh) {
+        if (link->revokes_done_bh) {
             qemu_bh_schedule(link->revokes_done_bh);
         }
     }
@@ -822,7 +822,9 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
         link->p->waiter[tag].detached = true;
     }
     if (tag >= 0 && revoke_seq) {
-        *revoke_seq = link->p->waiter[tag].revoke_seq = ++link->revokes_sent;
+        /* 0 is no REVOKE's number */
+        link->revokes_sent += link->revokes_sent == UINT32_MAX ? 2 : 1;
+        *revoke_seq = link->p->waiter[tag].revoke_seq = link->revokes_sent;
     }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
@@ -913,13 +915,28 @@ MemTxResult pcie_ep_link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         reply, reply_max, reply_len, NULL);
 }
 
-MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait)
+MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait, uint32_t *seq)
 {
-    uint32_t seq;
     unsigned len;
+    MemTxResult res;
 
-    return link_request(link, PCIE_EP_LINK_REVOKE, 0, 0, NULL, 0,
-                        wait ? &len : NULL, 0, &len, &seq);
+    *seq = 0;
+    res = link_request(link, PCIE_EP_LINK_REVOKE, 0, 0, NULL, 0,
+                       wait ? &len : NULL, 0, &len, seq);
+    if (res != MEMTX_OK) {
+        *seq = 0;
+    }
+    return res;
+}
+
+bool pcie_ep_link_revoke_done(PCIeEPLink *link, uint32_t seq)
+{
+    bool done;
+
+    qemu_mutex_lock(&link->lock);
+    done = (int32_t)(link->revokes_done - seq) >= 0;
+    qemu_mutex_unlock(&link->lock);
+    return done;
 }
 
 bool pcie_ep_link_revokes_pending(PCIeEPLink *link)

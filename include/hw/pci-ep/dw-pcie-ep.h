@@ -69,6 +69,8 @@ struct DWPCIeEPState {
     uint64_t iommu_revokes;     /* revokes the SMMU's invalidations caused */
     /* The SMMU's CMD_SYNC waits until the host confirms a revoke */
     bool iommu_holding;
+    bool iommu_refused;         /* a MAP_RD got less meanwhile */
+    uint32_t iommu_hold_seq;    /* this REVOKE; 0: until the link is down */
     unsigned iommu_hold_conn;   /* on this connection */
     QEMUTimer *iommu_hold_timer;    /* the host never confirms */
 

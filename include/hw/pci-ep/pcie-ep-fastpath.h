@@ -75,6 +75,13 @@ uint64_t pcie_ep_fastpath_add_extent(PCIeEPLink *link, AddressSpace *as,
  * link's timeout loses the link.
  */
 void pcie_ep_fastpath_revoke(PCIeEPLink *link, bool wait);
+/*
+ * Without waiting, and even if the peer maps nothing (it may have cached
+ * an answer that mapped less): the REVOKE's number, for
+ * pcie_ep_link_revoke_done(); 0 with the link down, -1 if it could not
+ * be sent.
+ */
+int64_t pcie_ep_fastpath_revoke_nowait(PCIeEPLink *link);
 
 /* Importer */
 void pcie_ep_fast_window_init(PCIeEPFastWindow *w, PCIeEPLink *link,

@@ -234,7 +234,7 @@ typedef struct PCIeEPLink {
     bool up;            /* HELLO exchanged */
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
     uint32_t revokes_done;      /* the last one the peer completed */
-    /* The owner's, if set: scheduled once the peer completed them all */
+    /* The owner's, if set: scheduled whenever the peer completes one */
     struct QEMUBH *revokes_done_bh;
 
     /* The fast path (pcie-ep-fastpath.c); BQL */
@@ -303,11 +303,14 @@ uint64_t pcie_ep_link_dropped(PCIeEPLink *link);
 void pcie_ep_link_fail(PCIeEPLink *link, const char *why);
 /*
  * REVOKE: with @wait, until the peer completes it (or the link's
- * timeout); without, it is only sent.  pcie_ep_link_revokes_pending()
- * is true until the peer has completed the last one sent.
+ * timeout); without, it is only sent.  *@seq is its number (never 0),
+ * or 0 if it was not sent.  pcie_ep_link_revokes_pending() is true until
+ * the peer has completed the last one sent, pcie_ep_link_revoke_done()
+ * once it has completed number @seq (the peer serves them in order).
  */
-MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait);
+MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait, uint32_t *seq);
 bool pcie_ep_link_revokes_pending(PCIeEPLink *link);
+bool pcie_ep_link_revoke_done(PCIeEPLink *link, uint32_t seq);
 /* Run @fn(@opaque) once in the thread that serves the link's socket */
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque);
