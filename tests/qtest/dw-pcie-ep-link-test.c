@@ -716,6 +716,35 @@ static void test_smmu_coherent(void)
  * that never confirms loses the link at its timeout, and then the
  * CMD_SYNC completes.
  */
+/* SIGSTOP @pid, and return once it has stopped */
+static void stop_process(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+
+    kill(pid, SIGSTOP);
+    for (int i = 0; i < 10000; i++) {
+        g_autofree char *stat = NULL;
+        const char *end;
+
+        g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+        end = strrchr(stat, ')');
+        if (end && end[1] == ' ' && end[2] == 'T') {
+            return;
+        }
+        g_usleep(1000);
+    }
+    g_assert_not_reached();
+}
+
+/* @ok stays false for 200 ms: what a hold looks like */
+static void assert_held(QTestState *qts, bool (*ok)(QTestState *))
+{
+    for (int i = 0; i < 20; i++) {
+        g_assert_false(ok(qts));
+        g_usleep(10 * 1000);
+    }
+}
+
 static void test_smmu_sync_held(void)
 {
     Lab lab = { 0 };
@@ -728,12 +757,11 @@ static void test_smmu_sync_held(void)
     qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
     g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
 
-    kill(host_pid, SIGSTOP);
+    stop_process(host_pid);
     smmu_map(ep, 0, 0);
     smmu_tlbi_nowait(ep);
-    for (int i = 0; mode->fast && i < 20; i++) {
-        g_assert_false(smmu_synced(ep));
-        g_usleep(10 * 1000);
+    if (mode->fast) {
+        assert_held(ep, smmu_synced);
     }
     kill(host_pid, SIGCONT);
     smmu_sync_wait(ep);
@@ -742,15 +770,60 @@ static void test_smmu_sync_held(void)
     g_assert_cmphex(qtest_readl(ep, IOVA_PA + 0x10), ==, 0x5a5a0001);
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
 
-    /* Mapped again; the host stops for good: the link's timeout ends it */
+    /*
+     * Mapped again; the host stops for good: the hold ends with the
+     * link, within Linux's 1 s.
+     */
     smmu_map(ep, 0, PTE_RW);
     smmu_tlbi(ep);
+    /* Nothing was exported: an iATU write makes the host ask again */
+    qtest_writel(ep, IB(0) + 0x14, IOVA);
     qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0003);
     g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0003);
-    kill(host_pid, SIGSTOP);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
+    stop_process(host_pid);
     smmu_map(ep, 0, 0);
-    smmu_tlbi(ep);
+    smmu_tlbi_nowait(ep);
+    if (mode->fast) {
+        assert_held(ep, smmu_synced);
+    }
+    smmu_sync_wait(ep);
+    g_assert_cmpuint(qtest_readl(ep, ELBI + 4) & 1, ==, !mode->fast);
     kill(host_pid, SIGCONT);
+    smmu_lab_stop(&lab);
+}
+
+static bool smmu_cr0_acked(QTestState *qts)
+{
+    return qtest_readl(qts, SMMU + SMMU_CR0ACK) ==
+           qtest_readl(qts, SMMU + SMMU_CR0);
+}
+
+/*
+ * The EP's driver turns the SMMU off while the host maps what it
+ * translated: CR0ACK follows CR0 once the host has dropped its mapping.
+ */
+static void test_smmu_cr0ack_held(void)
+{
+    Lab lab = { 0 };
+    pid_t host_pid;
+
+    smmu_lab_start(&lab, 0);
+    host_pid = qtest_pid(lab.host);
+    qtest_writel(lab.host, HOST_BAR0 + 0x10, 0x5a5a0001);
+    g_assert_cmphex(qtest_readl(lab.host, HOST_BAR0 + 0x10), ==, 0x5a5a0001);
+
+    stop_process(host_pid);
+    qtest_writel(lab.ep, SMMU + SMMU_CR0, 1 << 2 | 1 << 3);
+    if (mode->fast) {
+        assert_held(lab.ep, smmu_cr0_acked);
+    }
+    kill(host_pid, SIGCONT);
+    for (int i = 0; i < 10000 && !smmu_cr0_acked(lab.ep); i++) {
+        g_usleep(1000);
+    }
+    g_assert_true(smmu_cr0_acked(lab.ep));
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
     smmu_lab_stop(&lab);
 }
 
@@ -795,6 +868,9 @@ static void test_smmu_tlbi_under_traffic(void)
     g_assert_cmpuint(t.done, >, 0);
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
     g_assert_cmphex(qtest_readl(lab.ep, IOVA_PA + 0x20), ==, t.done - 1);
+    /* The fast path is still in use: the host maps the page again */
+    qtest_writel(lab.host, HOST_BAR0 + 0x20, 0);
+    g_assert_cmpint(mtree_has(lab.host, "bar0.fast"), ==, mode->fast);
     smmu_lab_stop(&lab);
 }
 
@@ -1258,6 +1334,7 @@ int main(int argc, char **argv)
     add_mode_tests("edma", test_edma_over_link);
     add_mode_tests("smmu-coherent", test_smmu_coherent);
     add_mode_tests("smmu-sync-held", test_smmu_sync_held);
+    add_mode_tests("smmu-cr0ack-held", test_smmu_cr0ack_held);
     add_mode_tests("smmu-tlbi-under-traffic", test_smmu_tlbi_under_traffic);
     add_mode_tests("smmu-block", test_smmu_block);
     add_mode_tests("smmu-ste-change", test_smmu_ste_change);
