@@ -47,6 +47,7 @@ static uint64_t ep_base = 0x0c000000ULL;
 
 typedef struct Lab {
     const char *ep_args;    /* more options for the EP QEMU */
+    const char *host_machine;   /* more -M options for the host QEMU */
     const char *ep_props;   /* more properties for its controller */
     const char *ep_trace;   /* trace events the EP logs to dir/ep.log */
     char *dir;
@@ -143,12 +144,13 @@ static void lab_start(Lab *lab)
                           "%s", smp, ram, trace,
                           lab->ep_args ? lab->ep_args : "", lab->sock, fast,
                           lab->ep_props ? lab->ep_props : "");
-    lab->host = qtest_initf("-M virt,gic-version=3 -nic none %s %s "
+    lab->host = qtest_initf("-M virt,gic-version=3%s -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
                             "-device dw-pcie-ep-link,id=l,chardev=link,"
-                            "port=rp0,fast-path=%s", smp, ram, lab->sock,
-                            fast);
+                            "port=rp0,fast-path=%s",
+                            lab->host_machine ? lab->host_machine : "", smp,
+                            ram, lab->sock, fast);
     ep_setup(lab->ep);
     host_setup_port(lab->host);
 }
@@ -964,6 +966,43 @@ static void test_smmu_hole(void)
     smmu_lab_stop(&lab);
 }
 
+/*
+ * The host VM's SMMU (virt's iommu=smmuv3) in front of the EP's function
+ * (RID 01:00.0, its StreamID): the EP's writes through its window land
+ * where the host's page tables map them.  One to an unmapped IOVA faults
+ * in the host's SMMU and is dropped; the link stays up.
+ */
+static void test_host_iommu(void)
+{
+    Lab lab = { .host_machine = ",iommu=smmuv3" };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    smmu_base = VIRT_SMMU;
+    smmu_sid = 0x100;
+    smmu_setup(lab.host);
+    smmu_map(lab.host, 0, PTE_RW);
+    ep_map_window(&lab);
+    qtest_writel(lab.ep, OB(0) + 0x14, IOVA);
+
+    qtest_writel(lab.ep, WINDOW + 0x40, 0x21);
+    g_assert_cmphex(qtest_readl(lab.ep, WINDOW + 0x40), ==, 0x21);
+    g_assert_cmphex(qtest_readl(lab.host, IOVA_PA + 0x40), ==, 0x21);
+    expect_no_event(lab.host);
+
+    /* Page 1 is not mapped: a translation fault for the function's RID */
+    qtest_writel(lab.ep, OB(0) + 0x14, IOVA + 0x1000);
+    qtest_writel(lab.ep, WINDOW + 0x40, 0x22);
+    expect_event(lab.host, EVT_F_TRANSLATION, IOVA + 0x1040);
+    g_assert_cmphex(qtest_readl(lab.host, IOVA_PA + 0x1040), ==, 0);
+    expect_no_event(lab.host);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    smmu_base = 0x0c000000ULL;
+    smmu_sid = 0x10;
+    lab_stop(&lab);
+}
+
 typedef struct ModeTest {
     const LabMode *mode;
     void (*fn)(void);
@@ -1339,6 +1378,7 @@ int main(int argc, char **argv)
     add_mode_tests("smmu-block", test_smmu_block);
     add_mode_tests("smmu-ste-change", test_smmu_ste_change);
     add_mode_tests("smmu-hole", test_smmu_hole);
+    add_mode_tests("host-iommu", test_host_iommu);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

@@ -1,6 +1,7 @@
 /*
  * QTest helpers: an SMMUv3 programmed as Linux's arm-smmu-v3 would, for
- * one platform master (the dw-pcie-ep controller's stream-id)
+ * one master: the dw-pcie-ep controller's stream-id, or a PCI function
+ * behind the host VM's SMMU
  *
  * A linear stream table whose entry for SMMU_SID translates at stage 1
  * through one context descriptor (ASID 1, faults recorded) and 3-level
@@ -21,8 +22,18 @@
 
 #include "libqtest.h"
 
-#define SMMU                0x0c000000ULL
+/*
+ * The SMMU's registers, and the StreamID the tables translate for: the
+ * controller's on the EP (a -device arm-smmuv3 on the platform bus), or
+ * a PCI function's behind virt's iommu=smmuv3 (virt_smmu_start()).
+ */
+static uint64_t smmu_base = 0x0c000000ULL;
+static uint32_t smmu_sid = 0x10;
+
+#define SMMU                smmu_base
+#define SMMU_SID            smmu_sid
 #define SMMU_SIZE           0x20000
+#define VIRT_SMMU           0x09050000ULL
 #define SMMU_CR0            0x20
 #define SMMU_CR0ACK         0x24
 #define SMMU_GERROR         0x60
@@ -34,16 +45,17 @@
 #define SMMU_EVTQ_BASE      0xa0
 #define SMMU_EVTQ_PROD      0xa8
 #define SMMU_EVTQ_CONS      0xac
-#define SMMU_SID            0x10
 #define SMMU_ASID           1
 #define SMMU_TABLES         (0x40000000ULL + 0x400000)
+/* A linear stream table of 512 StreamIDs (bus 1 is 0x100-0x1ff) */
+#define STRTAB_LOG2         9
 #define STRTAB              (SMMU_TABLES)
-#define CDTAB               (SMMU_TABLES + 0x1000)
-#define CMDQ                (SMMU_TABLES + 0x2000)
-#define EVTQ                (SMMU_TABLES + 0x3000)
-#define PT_L1               (SMMU_TABLES + 0x4000)
-#define PT_L2               (SMMU_TABLES + 0x5000)
-#define PT_L3               (SMMU_TABLES + 0x6000)
+#define CDTAB               (SMMU_TABLES + 0x8000)
+#define CMDQ                (SMMU_TABLES + 0x9000)
+#define EVTQ                (SMMU_TABLES + 0xa000)
+#define PT_L1               (SMMU_TABLES + 0xb000)
+#define PT_L2               (SMMU_TABLES + 0xc000)
+#define PT_L3               (SMMU_TABLES + 0xd000)
 #define QLOG2               4
 /* 39-bit IOVAs (T0SZ 25), 4 KiB pages: L1 index 2, L2 index 0 */
 #define IOVA                0x80000000ULL
@@ -149,7 +161,7 @@ static inline void smmu_setup(QTestState *qts)
     uint64_t ste = STRTAB + 64 * SMMU_SID;
 
     smmu_cmds = smmu_events = 0;
-    qtest_memset(qts, STRTAB, 0, 0x7000);
+    qtest_memset(qts, STRTAB, 0, PT_L3 + 0x1000 - STRTAB);
     qtest_writel(qts, ste, 1 | 5 << 1 | (uint32_t)CDTAB);  /* V, S1 */
     qtest_writel(qts, ste + 4, CDTAB >> 32);
     /* T0SZ 25, TG0 4K, EPD1, V; IPS 40 bits, AA64, R, A, ASID */
@@ -161,7 +173,7 @@ static inline void smmu_setup(QTestState *qts)
     qtest_writeq(qts, PT_L2, PT_L3 | 3);
 
     qtest_writeq(qts, SMMU + SMMU_STRTAB_BASE, STRTAB);
-    qtest_writel(qts, SMMU + SMMU_STRTAB_CFG, 5);   /* linear, 32 SIDs */
+    qtest_writel(qts, SMMU + SMMU_STRTAB_CFG, STRTAB_LOG2);     /* linear */
     qtest_writeq(qts, SMMU + SMMU_CMDQ_BASE, CMDQ | QLOG2);
     qtest_writeq(qts, SMMU + SMMU_EVTQ_BASE, EVTQ | QLOG2);
     qtest_writel(qts, SMMU + SMMU_CR0, 1 | 1 << 2 | 1 << 3);
