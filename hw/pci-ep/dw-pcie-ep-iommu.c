@@ -49,12 +49,6 @@ static IOMMUMemoryRegion *dma_iommu(DWPCIeEPState *s)
     return s->iommu ? memory_region_get_iommu(s->dma->root) : NULL;
 }
 
-/*
- * Linux polls a CMD_SYNC or CR0ACK for 1 s: a hold ends well before
- * that, with the link if need be.
- */
-#define DW_PCIE_EP_IOMMU_HOLD_MAX_MS    500
-
 static void iommu_hold_release(DWPCIeEPState *s)
 {
     if (!s->iommu_holding) {
@@ -106,6 +100,7 @@ static void iommu_hold_timeout(void *opaque)
 
     iommu_hold_check(s);
     if (s->iommu_holding) {
+        s->iommu_hold_timeouts++;
         pcie_ep_link_fail(&s->link, "the link partner did not confirm in "
                           "time that it unmapped memory the SMMU no longer "
                           "maps");
@@ -124,10 +119,10 @@ static void iommu_hold(DWPCIeEPState *s, uint32_t seq)
         smmu_hold_sync(s->iommu);
         timer_mod(s->iommu_hold_timer,
                   qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-                  MIN(s->link.timeout_ms, DW_PCIE_EP_IOMMU_HOLD_MAX_MS));
+                  MIN(s->link.timeout_ms, s->iommu_hold_max_ms));
     }
     s->iommu_hold_seq = seq;
-    if (!seq) {
+    if (!seq && pcie_ep_link_is_up(&s->link)) {
         pcie_ep_link_fail(&s->link, "a REVOKE could not be sent: the link "
                           "partner may still map memory the SMMU no longer "
                           "maps");
@@ -172,6 +167,11 @@ bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp)
             return false;
         }
         return true;
+    }
+    if (!s->iommu_hold_max_ms) {
+        error_setg(errp, "%s: 'x-iommu-hold-max-ms' must be at least 1",
+                   TYPE_DW_PCIE_EP);
+        return false;
     }
     if (s->dma_mr) {
         error_setg(errp, "%s: 'memory' and 'iommu' exclude each other: the "

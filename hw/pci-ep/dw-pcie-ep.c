@@ -1140,6 +1140,8 @@ static const Property dw_pcie_ep_properties[] = {
                      SMMUState *),
     DEFINE_PROP_UINT32("stream-id", DWPCIeEPState, stream_id,
                        DW_PCIE_EP_STREAM_ID_REQUESTER),
+    DEFINE_PROP_UINT32("x-iommu-hold-max-ms", DWPCIeEPState,
+                       iommu_hold_max_ms, DW_PCIE_EP_IOMMU_HOLD_MAX_MS),
     DEFINE_PROP_CHR("chardev", DWPCIeEPState, link.chr),
     DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
                        PCIE_EP_LINK_DEFAULT_TIMEOUT_MS),
@@ -1166,6 +1168,9 @@ static void dw_pcie_ep_instance_init(Object *obj)
 
     s->ip_version = g_strdup("5.40a");
     object_property_add_uint64_ptr(obj, "x-iommu-revokes", &s->iommu_revokes,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "x-iommu-hold-timeouts",
+                                   &s->iommu_hold_timeouts,
                                    OBJ_PROP_FLAG_READ);
 }
 

@@ -73,6 +73,8 @@ struct DWPCIeEPState {
     uint32_t iommu_hold_seq;    /* this REVOKE; 0: until the link is down */
     unsigned iommu_hold_conn;   /* on this connection */
     QEMUTimer *iommu_hold_timer;    /* the host never confirms */
+    uint32_t iommu_hold_max_ms;     /* property: then the link goes */
+    uint64_t iommu_hold_timeouts;
 
     /*
      * DBI: the function's configuration space and port logic, with the
@@ -138,6 +140,11 @@ struct DWPCIeEPState {
 #define DW_PCIE_EP_DEFAULT_REQUESTER_ID 0x1000
 /* stream-id by default: the requester-id */
 #define DW_PCIE_EP_STREAM_ID_REQUESTER  UINT32_MAX
+/*
+ * Linux polls a CMD_SYNC or CR0ACK for 1 s: a hold of the SMMU's ends
+ * well before that, with the link if need be.
+ */
+#define DW_PCIE_EP_IOMMU_HOLD_MAX_MS    500
 
 /* The function's configuration space as the host sees it (the link). */
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
