@@ -50,8 +50,12 @@ void dw_pcie_ep_bars_changed(DWPCIeEPState *s);
 /* dw-pcie-ep-iommu.c: the bus-master side behind an SMMU */
 bool dw_pcie_ep_iommu_realize(DWPCIeEPState *s, Error **errp);
 void dw_pcie_ep_iommu_unrealize(DWPCIeEPState *s);
-/* The link went up or down: a revoke pending on it may be settled */
-void dw_pcie_ep_iommu_link_changed(DWPCIeEPState *s);
+/*
+ * A hold of the SMMU's CMD_SYNC ends if its revoke is settled: call when
+ * the link goes up or down, and before a MAP_RD (the IOThread may have
+ * seen the confirmation before the bottom half that reports it ran)
+ */
+void dw_pcie_ep_iommu_hold_check(DWPCIeEPState *s);
 uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
                                      uint64_t size, uint64_t offset,
                                      PCIeEPExtents *ext);

@@ -70,7 +70,7 @@ static void iommu_hold_release(DWPCIeEPState *s)
  * went on has ended (the host maps nothing of a link that is down).
  * Then the SMMU completes the CMD_SYNC it holds.
  */
-static void iommu_hold_check(DWPCIeEPState *s)
+void dw_pcie_ep_iommu_hold_check(DWPCIeEPState *s)
 {
     PCIeEPLink *link = &s->link;
 
@@ -83,14 +83,9 @@ static void iommu_hold_check(DWPCIeEPState *s)
     }
 }
 
-void dw_pcie_ep_iommu_link_changed(DWPCIeEPState *s)
-{
-    iommu_hold_check(s);
-}
-
 static void iommu_revokes_done(void *opaque)
 {
-    iommu_hold_check(opaque);
+    dw_pcie_ep_iommu_hold_check(opaque);
 }
 
 /* No confirmation in time: the link goes down, and then the hold ends. */
@@ -98,7 +93,7 @@ static void iommu_hold_timeout(void *opaque)
 {
     DWPCIeEPState *s = opaque;
 
-    iommu_hold_check(s);
+    dw_pcie_ep_iommu_hold_check(s);
     if (s->iommu_holding) {
         s->iommu_hold_timeouts++;
         pcie_ep_link_fail(&s->link, "the link partner did not confirm in "
@@ -128,7 +123,7 @@ static void iommu_hold(DWPCIeEPState *s, uint32_t seq)
                           "maps");
     }
     /* It may have been confirmed already, from the IOThread. */
-    iommu_hold_check(s);
+    dw_pcie_ep_iommu_hold_check(s);
 }
 
 /*
@@ -229,8 +224,6 @@ uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
     IOMMUTLBEntry e;
     uint64_t in_page;
 
-    /* A confirmation the IOThread saw before this MAP_RD */
-    iommu_hold_check(s);
     e = imrc->translate(iommu, iova, IOMMU_NONE,
                         s->iommu_notifier.iommu_idx);
     if (e.perm == IOMMU_NONE) {

@@ -817,6 +817,7 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
     if (s->link_state != DW_PCIE_EP_LINK_UP) {
         return;
     }
+    dw_pcie_ep_iommu_hold_check(s);
     size = MIN(size, PCIE_EP_FASTPATH_MAP_RD_MAX_SIZE);
     for (int steps = 0;
          off < size && steps < PCIE_EP_FASTPATH_MAP_RD_MAX_STEPS; steps++) {
@@ -869,9 +870,7 @@ static void link_connected(void *opaque, bool connected)
     s->host_cfg_writes = 0;     /* counted per connection */
 
     dw_pcie_ep_link_state_changed(s);
-    if (s->iommu) {
-        dw_pcie_ep_iommu_link_changed(s);
-    }
+    dw_pcie_ep_iommu_hold_check(s);
     /* Even with no change seen: it may have gone down and back up. */
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);
