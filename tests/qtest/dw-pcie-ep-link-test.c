@@ -642,19 +642,15 @@ static uint64_t qom_get_uint(QTestState *qts, const char *path,
     return v;
 }
 
-/*
- * Both VMs, the EP's controller behind an SMMU that maps IOVA (page 0
- * read-write) and its BAR0 onto IOVA + @offset, with the host's BAR0
- * assigned.
- */
 #define SMMU_EP_PROPS       ",iommu=smmu,stream-id=16"
 
 /*
+ * Both VMs, the EP's controller behind an SMMU set up by smmu_setup().
  * Tests that stop the host for a while hold the SMMU's CMD_SYNC for it:
  * longer than the default cap (500 ms), so that a loaded machine does
  * not end the hold before the host runs again.
  */
-static void smmu_lab_start(Lab *lab, uint64_t offset)
+static void smmu_lab_boot(Lab *lab)
 {
     lab->ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu";
     if (!lab->ep_props) {
@@ -663,6 +659,15 @@ static void smmu_lab_start(Lab *lab, uint64_t offset)
     ep_base = SMMU + SMMU_SIZE;
     lab_start(lab);
     smmu_setup(lab->ep);
+}
+
+/*
+ * And the SMMU maps IOVA (page 0 read-write), the EP's BAR0 is on IOVA +
+ * @offset, and the host's BAR0 is assigned.
+ */
+static void smmu_lab_start(Lab *lab, uint64_t offset)
+{
+    smmu_lab_boot(lab);
     smmu_map(lab->ep, 0, PTE_RW);
     qtest_writel(lab->ep, IB(0) + 0x14, IOVA + offset);
     lab_link_up(lab);
@@ -940,11 +945,7 @@ static void test_smmu_hole(void)
 {
     Lab lab = { 0 };
 
-    lab.ep_args = "-device arm-smmuv3,primary-bus=pcie.0,id=smmu";
-    lab.ep_props = ",iommu=smmu,stream-id=16";
-    ep_base = SMMU + SMMU_SIZE;
-    lab_start(&lab);
-    smmu_setup(lab.ep);
+    smmu_lab_boot(&lab);
     smmu_map(lab.ep, 1, PTE_RW);
     qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 1);
     qtest_writel(lab.ep, DBI2 + 0x10, 0x1fff);
