@@ -448,16 +448,21 @@ static uint64_t chan_run(DWEDMA *e, DWEDMADir d, unsigned n)
     return moved;
 }
 
-static bool any_running(DWEDMA *e)
+unsigned dw_edma_running_channels(DWEDMA *e)
 {
+    unsigned running = 0;
+
     for (DWEDMADir d = DW_EDMA_WRITE; d <= DW_EDMA_READ; d++) {
         for (unsigned n = 0; n < e->num_ch[d]; n++) {
-            if (chan_running(&e->ch[d][n])) {
-                return true;
-            }
+            running += chan_running(&e->ch[d][n]);
         }
     }
-    return false;
+    return running;
+}
+
+static bool any_running(DWEDMA *e)
+{
+    return dw_edma_running_channels(e) != 0;
 }
 
 /* The engine runs again once @moved bytes took their time */

@@ -60,4 +60,18 @@ uint64_t dw_pcie_ep_iommu_add_extent(DWPCIeEPState *s, hwaddr iova,
                                      uint64_t size, uint64_t offset,
                                      PCIeEPExtents *ext);
 
+/* dw-pcie-ep-bridge.c: posted writes and the iATU-update hazard */
+void dw_pcie_ep_bridge_class_init(ObjectClass *oc);
+void dw_pcie_ep_bridge_instance_init(Object *obj);
+void dw_pcie_ep_bridge_init(DWPCIeEPState *s);
+void dw_pcie_ep_bridge_cleanup(DWPCIeEPState *s);
+void dw_pcie_ep_bridge_reset(DWPCIeEPState *s);
+/* Before an iATU region register write takes effect */
+void dw_pcie_ep_iatu_hazard_check(DWPCIeEPState *s, DWiATUDir dir,
+                                  unsigned index, hwaddr reg);
+
+/* dw-pcie-ep.c: a write out of the bridge, to its PCI address */
+void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
+                            const uint8_t *buf, unsigned len);
+
 #endif

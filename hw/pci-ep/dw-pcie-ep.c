@@ -216,6 +216,10 @@ static void viewport_write(DWPCIeEPState *s, hwaddr addr, uint32_t val)
                                      ATU_VIEWPORT, INDEX, index);
         return;
     }
+    dw_pcie_ep_iatu_hazard_check(s, viewport_dir(s),
+                                 FIELD_EX32(s->atu_viewport, ATU_VIEWPORT,
+                                            INDEX),
+                                 addr - DW_PCIE_EP_VIEWPORT_REGS);
     dw_iatu_write(&s->iatu, viewport_dir(s),
                   FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX),
                   addr - DW_PCIE_EP_VIEWPORT_REGS, val);
@@ -359,6 +363,7 @@ static uint64_t atu_read(void *opaque, hwaddr addr, unsigned size)
 static void atu_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
 {
     DWPCIeEPState *s = opaque;
+    DWiATUDir dir;
 
     if (s->atu_viewport_mode) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: write to the unrolled iATU space "
@@ -366,9 +371,12 @@ static void atu_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
                       TYPE_DW_PCIE_EP);
         return;
     }
+    dir = addr % DW_IATU_REGION_STRIDE >= DW_IATU_INBOUND_OFFSET ?
+          DW_IATU_INBOUND : DW_IATU_OUTBOUND;
+    dw_pcie_ep_iatu_hazard_check(s, dir, addr / DW_IATU_REGION_STRIDE,
+                                 addr % DW_IATU_INBOUND_OFFSET);
     dw_iatu_unrolled_write(&s->iatu, addr, val);
-    iatu_changed(s, addr % DW_IATU_REGION_STRIDE >= DW_IATU_INBOUND_OFFSET ?
-                 DW_IATU_INBOUND : DW_IATU_OUTBOUND);
+    iatu_changed(s, dir);
 }
 
 /*
@@ -451,6 +459,7 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
     MemTxAttrs attrs = dw_pcie_ep_master_attrs(s);
     DWiATUBarHit hit;
     DWiATUTranslation t;
+    MemTxResult res;
 
     if (!dw_pcie_ep_bar_decode(s, pci_addr, &hit)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: inbound %s of %u bytes at PCI "
@@ -484,7 +493,10 @@ MemTxResult dw_pcie_ep_inbound(DWPCIeEPState *s, uint64_t pci_addr,
         goto unsupported;
     }
     trace_dw_pcie_ep_inbound(is_write, pci_addr, t.addr, len);
-    return address_space_rw(s->dma, t.addr, attrs, buf, len, is_write);
+    s->inbound_in_service++;
+    res = address_space_rw(s->dma, t.addr, attrs, buf, len, is_write);
+    s->inbound_in_service--;
+    return res;
 
 unsupported:
     if (!is_write) {
@@ -658,6 +670,44 @@ static void window_region_add(MemoryListener *listener,
 }
 
 /*
+ * With posted writes, host RAM is not mapped into the window, where the
+ * CPU's writes would reach it before they drain.  The window's TLPs
+ * reach it through the eDMA's view of PCI space instead, which maps it
+ * in the same way (and is revoked with it).
+ */
+static void remote_ram_refresh(DWPCIeEPState *s)
+{
+    unsigned gen = pcie_ep_fastpath_generation(&s->link);
+
+    if (s->link_state == DW_PCIE_EP_LINK_UP &&
+        pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
+        pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
+                                 gen);
+    }
+}
+
+/* A TLP of the window's: to host RAM directly if mapped, else by message */
+static MemTxResult window_tlp(DWPCIeEPState *s, uint64_t pci_addr,
+                              void *buf, unsigned len, bool is_write)
+{
+    if (s->link_state == DW_PCIE_EP_LINK_UP &&
+        edma_remote_is_ram(s, pci_addr, len)) {
+        return address_space_rw(&s->edma_remote_as, pci_addr,
+                                MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
+    }
+    return outbound_tlp(s, pci_addr, buf, len, is_write);
+}
+
+void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
+                            const uint8_t *buf, unsigned len)
+{
+    uint8_t tlp[8];
+
+    memcpy(tlp, buf, MIN(len, sizeof(tlp)));
+    window_tlp(s, pci_addr, tlp, len, true);
+}
+
+/*
  * This thread is inside a window access: the explicit re-entrancy guard
  * that replaces QEMU's per-device one on the window (see realize).
  */
@@ -673,6 +723,7 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
 {
     hwaddr cpu_base = s->window_base, cpu_addr = cpu_base + offset;
     unsigned gen = pcie_ep_fastpath_generation(&s->link);
+    bool posted = dw_posted_enabled(&s->posted);
     uint8_t buf[8];
     DWiATUTranslation t;
     MemTxResult res;
@@ -687,6 +738,14 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
         }
         return MEMTX_OK;
     }
+    window_busy = true;
+    if (posted) {
+        remote_ram_refresh(s);
+        if (!is_write) {
+            /* PCIe ordering: a read does not pass the posted writes */
+            dw_posted_flush(&s->posted, DW_POSTED_DRAIN_READ);
+        }
+    }
     if (!dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t) ||
         t.remaining < size) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: outbound %s of %u bytes at 0x%"
@@ -697,13 +756,24 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
         if (!is_write) {
             *val = MAKE_64BIT_MASK(0, size * 8);
         }
+        window_busy = false;
+        return MEMTX_OK;
+    }
+    if (is_write && posted) {
+        DWPostedWrite w = {
+            .cpu_addr = cpu_addr, .pci_addr = t.addr, .data = *val,
+            .size = size, .region = t.index,
+        };
+
+        dw_posted_push(&s->posted, &w);
+        window_busy = false;
         return MEMTX_OK;
     }
     if (is_write) {
         stn_le_p(buf, size, *val);
     }
-    window_busy = true;
-    res = outbound_tlp(s, t.addr, buf, size, is_write);
+    res = posted ? window_tlp(s, t.addr, buf, size, is_write) :
+                   outbound_tlp(s, t.addr, buf, size, is_write);
     window_busy = false;
     if (res != MEMTX_OK && !is_write) {
         memset(buf, 0xff, size);
@@ -711,7 +781,8 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
     if (!is_write) {
         *val = ldn_le_p(buf, size);
     }
-    if (res == MEMTX_OK && s->link_state == DW_PCIE_EP_LINK_UP) {
+    /* Host RAM mapped into the window would pass the posted writes */
+    if (!posted && res == MEMTX_OK && s->link_state == DW_PCIE_EP_LINK_UP) {
         window_fill(s, cpu_base, cpu_addr, &t, gen);
     }
     return MEMTX_OK;
@@ -896,6 +967,7 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
     dw_edma_reset(&s->edma);
+    dw_pcie_ep_bridge_reset(s);
     outbound_changed(s);
     trace_dw_pcie_ep_reset();
 }
@@ -943,6 +1015,7 @@ static bool check_properties(DWPCIeEPState *s, Error **errp)
     }
     return pcie_ep_link_check_properties(&s->link, errp) &&
            dw_iatu_check_config(&s->iatu, errp) &&
+           dw_posted_check_config(&s->posted, errp) &&
            dw_edma_check_config(&s->edma, errp);
 }
 
@@ -1056,12 +1129,14 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     s->edma_fast = g_new0(PCIeEPFastWindow, 1);
     pcie_ep_fast_window_init(s->edma_fast, &s->link, &s->edma_remote,
                              "edma");
+    dw_pcie_ep_bridge_init(s);
 }
 
 static void dw_pcie_ep_unrealize(DeviceState *dev)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
 
+    dw_pcie_ep_bridge_cleanup(s);
     for (unsigned i = 0; s->ob_fast &&
          i < s->iatu.num_regions[DW_IATU_OUTBOUND]; i++) {
         pcie_ep_fast_window_destroy(&s->ob_fast[i]);
@@ -1094,6 +1169,25 @@ static int dw_pcie_ep_post_load(void *opaque, int version_id)
     return 0;
 }
 
+static bool posted_needed(void *opaque)
+{
+    DWPCIeEPState *s = opaque;
+
+    return dw_posted_pending(&s->posted) != 0;
+}
+
+static const VMStateDescription vmstate_dw_pcie_ep_posted = {
+    .name = TYPE_DW_PCIE_EP "/posted",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = posted_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_STRUCT(posted, DWPCIeEPState, 1, vmstate_dw_posted,
+                       DWPostedBuffer),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 /* Version 2: the eDMA */
 static const VMStateDescription vmstate_dw_pcie_ep = {
     .name = TYPE_DW_PCIE_EP,
@@ -1111,6 +1205,10 @@ static const VMStateDescription vmstate_dw_pcie_ep = {
         VMSTATE_BOOL(ltssm_enable, DWPCIeEPState),
         VMSTATE_STRUCT(edma, DWPCIeEPState, 1, vmstate_dw_edma, DWEDMA),
         VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_dw_pcie_ep_posted,
+        NULL
     },
 };
 
@@ -1145,6 +1243,10 @@ static const Property dw_pcie_ep_properties[] = {
     DEFINE_PROP_UINT32("link-timeout-ms", DWPCIeEPState, link.timeout_ms,
                        PCIE_EP_LINK_DEFAULT_TIMEOUT_MS),
     DEFINE_PROP_BOOL("fast-path", DWPCIeEPState, link.fast_path, true),
+    DEFINE_PROP_UINT32("posted-write-latency-ns", DWPCIeEPState,
+                       posted.latency_ns, DW_PCIE_EP_POSTED_LATENCY_NS),
+    DEFINE_PROP_UINT32("posted-write-depth", DWPCIeEPState, posted.depth,
+                       DW_PCIE_EP_POSTED_DEPTH),
     DEFINE_PROP_BOOL("ltssm-enable", DWPCIeEPState, ltssm_enable_at_reset,
                      false),
     DEFINE_PROP_UINT16("requester-id", DWPCIeEPState, requester_id,
@@ -1166,6 +1268,7 @@ static void dw_pcie_ep_instance_init(Object *obj)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ip_version = g_strdup("5.40a");
+    dw_pcie_ep_bridge_instance_init(obj);
     object_property_add_uint64_ptr(obj, "x-iommu-revokes", &s->iommu_revokes,
                                    OBJ_PROP_FLAG_READ);
     object_property_add_uint64_ptr(obj, "x-iommu-hold-timeouts",
@@ -1188,6 +1291,7 @@ static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)
     rc->phases.hold = dw_pcie_ep_reset_hold;
     rc->phases.exit = dw_pcie_ep_reset_exit;
     fdtc->add_fdt_node = dw_pcie_ep_add_fdt_node;
+    dw_pcie_ep_bridge_class_init(klass);
 }
 
 static const TypeInfo dw_pcie_ep_types[] = {

@@ -18,6 +18,7 @@
 #include "qemu/atomic.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "dw-pcie-ep-common.h"
 #include "dw-pcie-ep-smmu.h"
 
 /*
@@ -117,20 +118,16 @@ static void host_setup_port(QTestState *host)
     qtest_writew(host, CFG(0, 1, 0x04), 0x0006);
 }
 
-/* "-smp N" when scripts/lab runs the test with N CPUs per QEMU */
-static char *smp_args(void)
-{
-    const char *n = g_getenv("DW_PCIE_EP_QTEST_SMP");
-
-    return g_strdup_printf("-smp %s", n ? n : "1");
-}
-
 static void lab_start(Lab *lab)
 {
     g_autofree char *ram = ram_args();
     g_autofree char *smp = smp_args();
     g_autofree char *trace = NULL;
     const char *fast = mode->fast ? "on" : "off";
+    /* Posted writes only where a test asks: the others check at once. */
+    const char *posted = lab->ep_props &&
+        strstr(lab->ep_props, "posted-write-latency-ns") ? "" :
+        ",posted-write-latency-ns=0";
 
     lab->dir = g_dir_make_tmp("dw-pcie-ep-link-XXXXXX", NULL);
     g_assert(lab->dir);
@@ -141,9 +138,9 @@ static void lab_start(Lab *lab)
     lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s %s %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
                           "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s"
-                          "%s", smp, ram, trace,
+                          "%s%s", smp, ram, trace,
                           lab->ep_args ? lab->ep_args : "", lab->sock, fast,
-                          lab->ep_props ? lab->ep_props : "");
+                          posted, lab->ep_props ? lab->ep_props : "");
     lab->host = qtest_initf("-M virt,gic-version=3%s -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
@@ -631,17 +628,6 @@ static void test_outbound_revoke(void)
     lab_stop(&lab);
 }
 
-static uint64_t qom_get_uint(QTestState *qts, const char *path,
-                             const char *prop)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
-                           "{ 'path': %s, 'property': %s } }", path, prop);
-    uint64_t v = qdict_get_int(rsp, "return");
-
-    qobject_unref(rsp);
-    return v;
-}
-
 #define SMMU_EP_PROPS       ",iommu=smmu,stream-id=16"
 
 /*
@@ -999,6 +985,37 @@ static void test_host_iommu(void)
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
     smmu_base = 0x0c000000ULL;
     smmu_sid = 0x10;
+    lab_stop(&lab);
+}
+
+/*
+ * Posted writes over the link: a write reaches host RAM when the EP's
+ * virtual clock says it drains, not before, and a read pushes it ahead
+ * of itself.  The fast path keeps that: host RAM is not mapped into the
+ * window, the drained write goes to it directly.
+ */
+static void test_posted_over_link(void)
+{
+    Lab lab = { .ep_props = ",posted-write-latency-ns=1000000" };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
+
+    qtest_writel(lab.ep, WINDOW + 0x40, 0x21);
+    g_usleep(50 * 1000);
+    g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200040), ==, 0);
+    qtest_clock_step(lab.ep, 1000 * 1000);
+    g_assert(wait_for(lab.host, RAM + 0x200040, ~0u, 0x21, false));
+
+    qtest_writel(lab.ep, WINDOW + 0x44, 0x22);
+    g_assert_cmphex(qtest_readl(lab.ep, WINDOW + 0x48), ==, 0);
+    g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200044), ==, 0x22);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-posted-drains-read"), ==, 1);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-posted-drains-latency"), ==, 1);
+    g_assert(!mtree_has(lab.ep, "ob0.fast"));
+    g_assert_cmpint(mtree_has(lab.ep, "edma.fast"), ==, mode->fast);
     lab_stop(&lab);
 }
 
@@ -1379,6 +1396,7 @@ int main(int argc, char **argv)
     add_mode_tests("smmu-ste-change", test_smmu_ste_change);
     add_mode_tests("smmu-hole", test_smmu_hole);
     add_mode_tests("host-iommu", test_host_iommu);
+    add_mode_tests("posted", test_posted_over_link);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

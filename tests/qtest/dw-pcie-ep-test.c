@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "dw-pcie-ep-common.h"
 #include "dw-pcie-ep-smmu.h"
 
 /*
@@ -80,20 +81,28 @@ static uint64_t ep_base = PLATFORM_BUS_BASE;
 #define BAR_MATCH           0x40000000u
 #define FUNC_NUM_MATCH_EN   0x00080000u
 
-/* "-smp N" when scripts/lab runs the test with N CPUs per QEMU */
-static char *smp_args(void)
+/*
+ * Most tests look at where a window write lands at once: they run
+ * without posted writes (latency 0) unless @props asks for them.
+ */
+static const char *posted_default(const char *props)
 {
-    const char *n = g_getenv("DW_PCIE_EP_QTEST_SMP");
+    return strstr(props, "posted-write-latency-ns") ? "" :
+           ",posted-write-latency-ns=0";
+}
 
-    return g_strdup_printf("-smp %s", n ? n : "1");
+static QTestState *ep_start_args(const char *args, const char *props)
+{
+    g_autofree char *smp = smp_args();
+
+    return qtest_initf("-M virt,gic-version=3 -nic none %s %s "
+                       "-device dw-pcie-ep,id=ep%s%s", smp, args,
+                       posted_default(props), props);
 }
 
 static QTestState *ep_start(const char *props)
 {
-    g_autofree char *smp = smp_args();
-
-    return qtest_initf("-M virt,gic-version=3 -nic none %s "
-                       "-device dw-pcie-ep,id=ep%s", smp, props);
+    return ep_start_args("", props);
 }
 
 static void ro_wr_en(QTestState *qts, bool on)
@@ -616,9 +625,9 @@ static void map_inbound_addr(QTestState *qts, int i, uint64_t pci,
 }
 
 /* Two BARs, assigned and enabled as a host would */
-static QTestState *loopback_start_with(const char *props)
+static QTestState *loopback_start_args(const char *args, const char *props)
 {
-    QTestState *qts = ep_start(props);
+    QTestState *qts = ep_start_args(args, props);
 
     set_bar(qts, 0, 0x1000, 0);
     set_bar(qts, 1, 0x10000, 0);
@@ -627,6 +636,11 @@ static QTestState *loopback_start_with(const char *props)
     qtest_writew(qts, DBI + PCI_COMMAND, 0x0006);
     loopback(qts, true);
     return qts;
+}
+
+static QTestState *loopback_start_with(const char *props)
+{
+    return loopback_start_args("", props);
 }
 
 static QTestState *loopback_start(void)
@@ -1470,6 +1484,238 @@ static void test_edma_migration(void)
 }
 
 /* ---------------------------------------------------------------------- */
+/*
+ * Posted writes and the iATU-update hazard, in PIPE loopback: window
+ * region 0 onto BAR0, BAR0 onto RAM + 1 MiB.  Under qtest the virtual
+ * clock moves only when the test steps it, so every drain is exact.
+ */
+#define POSTED_NS           1000
+#define POSTED_PROPS        ",posted-write-latency-ns=1000,posted-write-depth=4"
+#define LANDS               (RAM + 0x100000)
+
+static QTestState *posted_start_args(const char *args, const char *props)
+{
+    g_autofree char *all = g_strdup_printf(POSTED_PROPS "%s", props);
+    QTestState *qts = loopback_start_args(args, all);
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 0, 0, LANDS);
+    return qts;
+}
+
+static QTestState *posted_start(const char *props)
+{
+    return posted_start_args("", props);
+}
+
+/* A write drains after the latency, not before */
+static void test_posted_latency(void)
+{
+    QTestState *qts = posted_start("");
+
+    qtest_writel(qts, WINDOW + 0x10, 0x11111111);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-pending"), ==, 1);
+    qtest_clock_step(qts, POSTED_NS - 1);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    qtest_clock_step(qts, 1);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0x11111111);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-pending"), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-writes"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-latency"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-read"), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 0);
+    qtest_quit(qts);
+}
+
+/*
+ * A read from the window pushes every posted write ahead of it, in
+ * order (two writes to one address: the second wins), whatever address
+ * it reads.
+ */
+static void test_posted_read_flush(void)
+{
+    QTestState *qts = posted_start("");
+
+    qtest_writel(qts, LANDS + 0x20, 0x20202020);
+    qtest_writel(qts, WINDOW + 0x10, 0xaaaaaaaa);
+    qtest_writel(qts, WINDOW + 0x14, 0xbbbbbbbb);
+    qtest_writel(qts, WINDOW + 0x10, 0xcccccccc);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x20), ==, 0x20202020);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0xcccccccc);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x14), ==, 0xbbbbbbbb);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-read"), ==, 3);
+    /* A read of what was just written sees it */
+    qtest_writeq(qts, WINDOW + 0x30, 0x0123456789abcdefULL);
+    g_assert_cmphex(qtest_readq(qts, WINDOW + 0x30), ==,
+                    0x0123456789abcdefULL);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-read"), ==, 4);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-latency"), ==, 0);
+    qtest_quit(qts);
+}
+
+/* A full buffer (depth 4) lets its oldest write go for a new one */
+static void test_posted_full(void)
+{
+    QTestState *qts = posted_start("");
+
+    for (int i = 0; i < 5; i++) {
+        qtest_writel(qts, WINDOW + 4 * i, 0x100 + i);
+    }
+    g_assert_cmphex(qtest_readl(qts, LANDS), ==, 0x100);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 4), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-full"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-pending"), ==, 4);
+    qtest_clock_step(qts, POSTED_NS);
+    for (int i = 0; i < 5; i++) {
+        g_assert_cmphex(qtest_readl(qts, LANDS + 4 * i), ==, 0x100 + i);
+    }
+    g_assert_cmpuint(ep_counter(qts, "x-posted-drains-latency"), ==, 4);
+    qtest_quit(qts);
+}
+
+/* A reset of the controller loses what its bridge held */
+static void test_posted_reset(void)
+{
+    QTestState *qts = posted_start("");
+
+    qtest_writel(qts, WINDOW + 0x10, 0x12121212);
+    qtest_system_reset(qts);
+    qtest_clock_step(qts, POSTED_NS);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-discarded"), ==, 1);
+    qtest_quit(qts);
+}
+
+static char *guest_log_path(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-XXXXXX", NULL);
+
+    g_assert(dir);
+    return g_build_filename(dir, "guest-errors.log", NULL);
+}
+
+static bool log_says(const char *path, const char *what)
+{
+    g_autofree char *text = NULL;
+
+    return g_file_get_contents(path, &text, NULL, NULL) &&
+           strstr(text, what) != NULL;
+}
+
+static void log_remove(char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    unlink(path);
+    rmdir(dir);
+    g_free(path);
+}
+
+#define HAZARD_LINE         "written with traffic in flight"
+
+/*
+ * The 6.12 MSI sequence: a write, then the region's CTRL2 = 0 before it
+ * drained.  @policy log and ignore: counted, and the write lands where it
+ * was sent; only log says so.  With nothing in flight, no hazard.
+ */
+static void hazard_kept(const char *policy, bool logged)
+{
+    char *log = guest_log_path();
+    g_autofree char *args = g_strdup_printf("-d guest_errors -D %s", log);
+    g_autofree char *props = g_strdup_printf(",iatu-hazard=%s", policy);
+    QTestState *qts = posted_start_args(args, props);
+
+    qtest_writel(qts, WINDOW + 0x10, 0x600d600d);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards-posted"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards-edma"), ==, 0);
+    qtest_clock_step(qts, POSTED_NS);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0x600d600d);
+    qtest_writel(qts, OB(0) + CTRL2, REGION_EN);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 0);
+    qtest_quit(qts);
+    g_assert_cmpint(log_says(log, HAZARD_LINE), ==, logged);
+    log_remove(log);
+}
+
+static void test_hazard_log(void)
+{
+    hazard_kept("log", true);
+}
+
+static void test_hazard_ignore(void)
+{
+    hazard_kept("ignore", false);
+}
+
+/*
+ * corrupt, set at run time: a write that drains after its region was
+ * torn down goes out untranslated; with no IOMMU it is dropped and said
+ * so.  One that drains after its region was moved goes where the region
+ * points then.
+ */
+static void test_hazard_corrupt(void)
+{
+    char *log = guest_log_path();
+    g_autofree char *args = g_strdup_printf("-d guest_errors -D %s", log);
+    QTestState *qts = posted_start_args(args, "");
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments': "
+                             "{ 'path': '/machine/peripheral/ep', "
+                             "'property': 'iatu-hazard', "
+                             "'value': 'corrupt' } }");
+    qtest_writel(qts, WINDOW + 0x10, 0xbad0bad0);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    qtest_clock_step(qts, POSTED_NS);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
+
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(qts, 1, 1, RAM + 0x200000);
+    qtest_writel(qts, WINDOW + 0x20, 0x0a0a0a0a);
+    qtest_writel(qts, OB(0) + LOWER_TARGET, 0x20000000);
+    qtest_clock_step(qts, POSTED_NS);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x20), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x200020), ==, 0x0a0a0a0a);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 2);
+
+    /* Not in flight at the change: as it was sent, under corrupt too */
+    qtest_writel(qts, WINDOW + 0x30, 0x30303030);
+    qtest_clock_step(qts, POSTED_NS);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x200030), ==, 0x30303030);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 2);
+    qtest_quit(qts);
+    g_assert(log_says(log, "dropped, there is no IOMMU"));
+    log_remove(log);
+}
+
+/* A running eDMA channel is traffic in flight too */
+static void test_hazard_edma(void)
+{
+    QTestState *qts = edma_start(",edma-bandwidth=1");
+
+    put_data_element(qts, LL, CB | LIE, 0x100000, LOCAL, REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, LL);
+    qtest_clock_step(qts, 1000);
+    g_assert_cmpuint(ep_counter(qts, "x-edma-running"), ==, 1);
+    qtest_writel(qts, OB(1) + LOWER_BASE, WINDOW + 0x1000);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards-edma"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards-posted"), ==, 0);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0x80000000);
+    g_assert_cmpuint(ep_counter(qts, "x-edma-running"), ==, 0);
+    qtest_writel(qts, OB(1) + LOWER_BASE, WINDOW + 0x2000);
+    g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 1);
+    qtest_quit(qts);
+}
+
+/* ---------------------------------------------------------------------- */
 /* The bus-master side behind an SMMUv3 (iommu=, stream-id=) */
 
 static QTestState *smmu_start(const char *props)
@@ -1480,8 +1726,8 @@ static QTestState *smmu_start(const char *props)
     ep_base = PLATFORM_BUS_BASE + SMMU_SIZE;
     qts = qtest_initf("-M virt,gic-version=3 -nic none %s "
                       "-device arm-smmuv3,primary-bus=pcie.0,id=smmu "
-                      "-device dw-pcie-ep,id=ep,iommu=smmu,stream-id=%d%s",
-                      smp, SMMU_SID, props);
+                      "-device dw-pcie-ep,id=ep,iommu=smmu,stream-id=%d%s%s",
+                      smp, SMMU_SID, posted_default(props), props);
     smmu_setup(qts);
     set_bar(qts, 0, 0x4000, 0);
     set_bar(qts, 1, 0x10000, 0);
@@ -1609,6 +1855,33 @@ static void test_smmu_disabled(void)
     smmu_quit(qts);
 }
 
+/*
+ * corrupt behind the SMMU: the write goes out at its CPU address, an
+ * IOVA nothing maps, and faults there, as on the R-Car S4.  The positive
+ * control first: drained in time, it lands through BAR0.
+ */
+static void test_hazard_corrupt_smmu(void)
+{
+    QTestState *qts = smmu_start(",posted-write-latency-ns=1000,"
+                                 "iatu-hazard=corrupt");
+
+    smmu_map(qts, 0, PTE_RW);
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x4000);
+    map_inbound_bar(qts, 0, 0, IOVA);
+    qtest_writel(qts, WINDOW + 0x10, 0x600d600d);
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x10), ==, 0x600d600d);
+    expect_no_event(qts);
+
+    qtest_writel(qts, WINDOW + 0x40, 0xbad0bad0);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    qtest_clock_step(qts, 1000);
+    expect_event(qts, EVT_F_TRANSLATION, WINDOW + 0x40);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x40), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
+    smmu_quit(qts);
+}
+
 static void test_edma_legacy(void)
 {
     QTestState *qts = edma_start(",ip-version=5.20a,edma-legacy=on,"
@@ -1706,5 +1979,15 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/smmu/inbound", test_smmu_inbound);
     qtest_add_func("/dw-pcie-ep/smmu/edma", test_smmu_edma);
     qtest_add_func("/dw-pcie-ep/smmu/disabled", test_smmu_disabled);
+    qtest_add_func("/dw-pcie-ep/posted/latency", test_posted_latency);
+    qtest_add_func("/dw-pcie-ep/posted/read-flush", test_posted_read_flush);
+    qtest_add_func("/dw-pcie-ep/posted/full", test_posted_full);
+    qtest_add_func("/dw-pcie-ep/posted/reset", test_posted_reset);
+    qtest_add_func("/dw-pcie-ep/hazard/log", test_hazard_log);
+    qtest_add_func("/dw-pcie-ep/hazard/ignore", test_hazard_ignore);
+    qtest_add_func("/dw-pcie-ep/hazard/corrupt", test_hazard_corrupt);
+    qtest_add_func("/dw-pcie-ep/hazard/edma", test_hazard_edma);
+    qtest_add_func("/dw-pcie-ep/hazard/corrupt-smmu",
+                   test_hazard_corrupt_smmu);
     return g_test_run();
 }

@@ -210,6 +210,8 @@ void dw_edma_cleanup(DWEDMA *e);
 void dw_edma_reset(DWEDMA *e);
 /* How many IRQ lines the controller wires (dw_edma_irq_name() names) */
 unsigned dw_edma_num_irqs(DWEDMA *e);
+/* Channels of either direction with CS = running: traffic in flight */
+unsigned dw_edma_running_channels(DWEDMA *e);
 char *dw_edma_irq_name(DWEDMA *e, unsigned n);
 /* The register block: at the controller's "dma" reg, or DBI + 0x970 */
 static inline MemoryRegion *dw_edma_mmio(DWEDMA *e)

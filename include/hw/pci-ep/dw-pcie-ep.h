@@ -17,6 +17,7 @@
 #include "hw/pci-ep/dw-edma.h"
 #include "hw/pci-ep/dw-pcie-ep-regs.h"
 #include "hw/pci-ep/pcie-ep-link.h"
+#include "hw/pci-ep/dw-pcie-ep-posted.h"
 
 #define TYPE_DW_PCIE_EP "dw-pcie-ep"
 OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPState, DW_PCIE_EP)
@@ -35,6 +36,32 @@ enum {
 #define DW_PCIE_EP_DBI_SIZE         0x1000
 #define DW_PCIE_EP_DBI2_SIZE        0x1000
 #define DW_PCIE_EP_ELBI_SIZE        0x1000
+
+/*
+ * What an iATU region register written while traffic is in flight does
+ * (property iatu-hazard): the databook says only that it is not
+ * supported.
+ */
+typedef enum DWiATUHazardPolicy {
+    DW_IATU_HAZARD_IGNORE,      /* counted, nothing said */
+    DW_IATU_HAZARD_LOG,         /* counted and logged; traffic unharmed */
+    DW_IATU_HAZARD_CORRUPT,     /* posted writes translate when they drain */
+    DW_IATU_HAZARD__COUNT,
+} DWiATUHazardPolicy;
+
+/* What was in flight at a hazard (x-iatu-hazards-*) */
+typedef enum DWInFlight {
+    DW_IN_FLIGHT_POSTED,        /* posted writes not yet drained */
+    DW_IN_FLIGHT_EDMA,          /* eDMA channels running */
+    DW_IN_FLIGHT_INBOUND,       /* inbound requests being served */
+    DW_IN_FLIGHT__COUNT,
+} DWInFlight;
+
+/* At most one guest error line per second for a repeated event */
+typedef struct DWLogLimit {
+    int64_t next_ms;
+    uint64_t suppressed;
+} DWLogLimit;
 
 /* The state of the link, as the LTSSM would report it */
 typedef enum DWPCIeEPLinkState {
@@ -119,6 +146,19 @@ struct DWPCIeEPState {
     uint16_t host_cfg_writes;       /* its CFG_WRs seen, this connection */
     QEMUBH *link_notify_bh;
 
+    /*
+     * The AXI bridge: the window's posted writes, and what an iATU
+     * update does to traffic in flight (dw-pcie-ep-bridge.c)
+     */
+    DWPostedBuffer posted;
+    DWiATUHazardPolicy iatu_hazard;
+    unsigned inbound_in_service;
+    uint64_t iatu_hazards;
+    uint64_t iatu_hazards_with[DW_IN_FLIGHT__COUNT];
+    uint64_t posted_untranslated;   /* corrupt: sent at the CPU address */
+    DWLogLimit hazard_log;
+    DWLogLimit untranslated_log;
+
     /* Properties */
     uint16_t vendor_id;
     uint16_t device_id;
@@ -145,6 +185,15 @@ struct DWPCIeEPState {
  * well before that, with the link if need be.
  */
 #define DW_PCIE_EP_IOMMU_HOLD_MAX_MS    500
+
+/*
+ * posted-write-latency-ns by default: a TCG vCPU runs tens of times
+ * slower than the SoC's cores, and 100 us of virtual time is what a few
+ * microseconds of a loaded AXI bridge are to a guest at that speed.
+ */
+#define DW_PCIE_EP_POSTED_LATENCY_NS    100000
+/* posted-write-depth by default: writes the bridge holds */
+#define DW_PCIE_EP_POSTED_DEPTH         16
 
 /* The function's configuration space as the host sees it (the link). */
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
