@@ -10,6 +10,13 @@
  *       pci-epf-test READ and WRITE commands of SIZE bytes each, COUNT
  *       times, on DEV: the EP moves the data through its outbound
  *       window with memcpy_fromio()/memcpy_toio()
+ *   lab-bench load DEV KIND IRQ COUNT SIZE
+ *       COUNT rounds of load on DEV with interrupts of type IRQ (msi or
+ *       msix): KIND irq raises one interrupt a round; dma and memcpy do
+ *       a READ and a WRITE command of SIZE bytes a round, with the eDMA
+ *       or through the window, each ending with an interrupt.  Prints
+ *       "@@lab load KIND-IRQ OK FAILED"; works with the ABI of 6.12
+ *       (ioctls return 1 for success) and of 7.2 (0)
  *
  * Copyright (c) 2026 The pciep-lab authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -27,8 +34,12 @@
 /* From the kernel's uapi <linux/pcitest.h>, a stable ABI */
 #define PCITEST_WRITE           _IOW('P', 0x4, unsigned long)
 #define PCITEST_READ            _IOW('P', 0x5, unsigned long)
+#define PCITEST_MSI             _IOW('P', 0x3, int)
+#define PCITEST_MSIX            _IOW('P', 0x7, int)
 #define PCITEST_SET_IRQTYPE     _IOW('P', 0x8, int)
 #define PCITEST_IRQ_TYPE_MSI    1
+#define PCITEST_IRQ_TYPE_MSIX   2
+#define PCITEST_FLAGS_USE_DMA   0x1
 
 struct pci_endpoint_test_xfer_param {
     unsigned long size;
@@ -126,6 +137,54 @@ static int bench_xfer(const char *dev, unsigned long size, long count)
     return 0;
 }
 
+/*
+ * Before 6.15 the driver's ioctls return a bool (1: it worked); since,
+ * 0 or a negative errno.  A 1 from SET_IRQTYPE tells them apart.
+ */
+static int old_abi = -1;
+
+static int ioctl_ok(int ret)
+{
+    return old_abi ? ret == 1 : ret == 0;
+}
+
+static int bench_load(const char *dev, const char *kind, const char *irq,
+                      long count, unsigned long size)
+{
+    int msix = !strcmp(irq, "msix");
+    int type = msix ? PCITEST_IRQ_TYPE_MSIX : PCITEST_IRQ_TYPE_MSI;
+    struct pci_endpoint_test_xfer_param param = {
+        .size = size, .flags = !strcmp(kind, "dma") ? PCITEST_FLAGS_USE_DMA : 0,
+    };
+    long ok = 0, failed = 0;
+    int fd = open(dev, O_RDWR), ret;
+
+    if (fd < 0) {
+        perror(dev);
+        return 1;
+    }
+    ret = ioctl(fd, PCITEST_SET_IRQTYPE, type);
+    if (ret < 0) {
+        perror("PCITEST_SET_IRQTYPE");
+        return 1;
+    }
+    old_abi = ret == 1;
+    for (long i = 0; i < count; i++) {
+        if (!strcmp(kind, "irq")) {
+            ret = ioctl(fd, msix ? PCITEST_MSIX : PCITEST_MSI, 1);
+            ioctl_ok(ret) ? ok++ : failed++;
+            continue;
+        }
+        ret = ioctl(fd, PCITEST_READ, &param);
+        ioctl_ok(ret) ? ok++ : failed++;
+        ret = ioctl(fd, PCITEST_WRITE, &param);
+        ioctl_ok(ret) ? ok++ : failed++;
+    }
+    printf("@@lab load %s-%s %ld %ld\n", kind, irq, ok, failed);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && !strcmp(argv[1], "access")) {
@@ -135,7 +194,13 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "xfer")) {
         return bench_xfer(argv[2], strtoul(argv[3], NULL, 0), atol(argv[4]));
     }
+    if (argc == 7 && !strcmp(argv[1], "load")) {
+        return bench_load(argv[2], argv[3], argv[4], atol(argv[5]),
+                          strtoul(argv[6], NULL, 0));
+    }
     fprintf(stderr, "usage: lab-bench access NAME PHYS SIZE COUNT\n"
-                    "       lab-bench xfer DEV SIZE COUNT\n");
+                    "       lab-bench xfer DEV SIZE COUNT\n"
+                    "       lab-bench load DEV irq|dma|memcpy msi|msix "
+                    "COUNT SIZE\n");
     return 2;
 }

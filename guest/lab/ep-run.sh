@@ -113,6 +113,20 @@ reg_addr() {
     echo "0x$(od -A n -t x1 -j $((i * 16)) -N 8 "$node/reg" | tr -d ' \n')"
 }
 
+# The size of that reg entry
+reg_size() {
+    i=0
+    for n in $(tr '\0' ' ' <"$node/reg-names"); do
+        [ "$n" = "$1" ] && break
+        i=$((i + 1))
+    done
+    echo "0x$(od -A n -t x1 -j $((i * 16 + 8)) -N 8 "$node/reg" | tr -d ' \n')"
+}
+
+if as=$(reg_addr addr_space); then
+    lab_report info addr-space "$as size $(reg_size addr_space)"
+fi
+
 # The generic driver's start_link() is empty: do what a SoC glue driver
 # does there and enable the LTSSM (the model's ELBI register).
 if elbi=$(reg_addr elbi); then
