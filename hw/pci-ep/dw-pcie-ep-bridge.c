@@ -90,7 +90,10 @@ void dw_pcie_ep_iatu_hazard_check(DWPCIeEPState *s, DWiATUDir dir,
     if (!any) {
         return;
     }
-    dw_posted_mark_in_flight(&s->posted);
+    /* Marked for corrupt as it is now: a later switch changes nothing */
+    if (s->iatu_hazard == DW_IATU_HAZARD_CORRUPT) {
+        dw_posted_mark_in_flight(&s->posted);
+    }
     s->iatu_hazards++;
     trace_dw_pcie_ep_iatu_hazard(dir == DW_IATU_INBOUND ? "inbound" :
                                  "outbound", index, reg,
@@ -133,7 +136,15 @@ static void send_untranslated(DWPCIeEPState *s, const DWPostedWrite *w,
 
     s->posted_untranslated++;
     trace_dw_pcie_ep_posted_untranslated(w->cpu_addr, w->size, !!s->iommu);
-    if (s->iommu) {
+    /*
+     * Only RAM, as for an inbound TLP: not the window again, nor our own
+     * or another device's registers.  The SMMU's translation for the
+     * check records the fault, if there is one.
+     */
+    if (s->iommu &&
+        pcie_ep_link_reach(s->dma, w->cpu_addr, w->size, true,
+                           dw_pcie_ep_master_attrs(s), NULL) ==
+        PCIE_EP_REACH_RAM) {
         res = address_space_write(s->dma, w->cpu_addr,
                                   dw_pcie_ep_master_attrs(s), buf, w->size);
     }
@@ -146,7 +157,8 @@ static void send_untranslated(DWPCIeEPState *s, const DWPostedWrite *w,
                   "the last line\n", TYPE_DW_PCIE_EP, w->size, w->cpu_addr,
                   w->region, !s->iommu ? "dropped, there is no IOMMU" :
                   res == MEMTX_OK ? "sent untranslated through the SMMU" :
-                  "sent untranslated, the SMMU refused it", suppressed);
+                  "sent untranslated: the SMMU refused it, or it reached no "
+                  "RAM", suppressed);
 }
 
 static void posted_drain(void *opaque, const DWPostedWrite *w,
@@ -178,7 +190,6 @@ void dw_pcie_ep_bridge_cleanup(DWPCIeEPState *s)
 void dw_pcie_ep_bridge_reset(DWPCIeEPState *s)
 {
     dw_posted_discard(&s->posted);
-    s->inbound_in_service = 0;
 }
 
 /* Properties and counters (qom-get) */

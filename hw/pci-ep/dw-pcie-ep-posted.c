@@ -13,6 +13,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/host-utils.h"
 #include "qapi/error.h"
 #include "hw/pci-ep/dw-pcie-ep-posted.h"
 #include "trace.h"
@@ -22,6 +23,12 @@ static const char *const cause_name[DW_POSTED_DRAIN__COUNT] = {
     [DW_POSTED_DRAIN_READ] = "read",
     [DW_POSTED_DRAIN_FULL] = "full",
 };
+
+/* The @i-th oldest write in the buffer */
+static DWPostedWrite *entry(DWPostedBuffer *b, unsigned i)
+{
+    return &b->ent[(b->head + i) % DW_POSTED_MAX_DEPTH];
+}
 
 bool dw_posted_check_config(const DWPostedBuffer *b, Error **errp)
 {
@@ -36,7 +43,7 @@ bool dw_posted_check_config(const DWPostedBuffer *b, Error **errp)
 static void arm_timer(DWPostedBuffer *b)
 {
     if (b->count) {
-        timer_mod(b->timer, b->ent[b->head].deadline_ns);
+        timer_mod(b->timer, entry(b, 0)->deadline_ns);
     } else {
         timer_del(b->timer);
     }
@@ -45,7 +52,7 @@ static void arm_timer(DWPostedBuffer *b)
 /* The oldest write leaves the buffer, then does what the owner says. */
 static void drain_oldest(DWPostedBuffer *b, DWPostedDrainCause cause)
 {
-    DWPostedWrite w = b->ent[b->head];
+    DWPostedWrite w = *entry(b, 0);
 
     b->head = (b->head + 1) % DW_POSTED_MAX_DEPTH;
     b->count--;
@@ -70,21 +77,20 @@ unsigned dw_posted_in_flight(const DWPostedBuffer *b)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     unsigned n = 0;
 
-    /* Deadlines grow from the oldest to the newest */
-    while (n < b->count &&
-           b->ent[(b->head + b->count - 1 - n) % DW_POSTED_MAX_DEPTH]
-               .deadline_ns > now) {
-        n++;
+    for (unsigned i = 0; i < b->count; i++) {
+        n += entry((DWPostedBuffer *)b, i)->deadline_ns > now;
     }
     return n;
 }
 
 void dw_posted_mark_in_flight(DWPostedBuffer *b)
 {
-    unsigned n = dw_posted_in_flight(b);
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 
-    for (unsigned i = b->count - n; i < b->count; i++) {
-        b->ent[(b->head + i) % DW_POSTED_MAX_DEPTH].hazard = true;
+    for (unsigned i = 0; i < b->count; i++) {
+        if (entry(b, i)->deadline_ns > now) {
+            entry(b, i)->hazard = true;
+        }
     }
 }
 
@@ -102,7 +108,7 @@ void dw_posted_push(DWPostedBuffer *b, const DWPostedWrite *w)
     if (b->count >= b->depth) {
         drain_oldest(b, DW_POSTED_DRAIN_FULL);
     }
-    e = &b->ent[(b->head + b->count) % DW_POSTED_MAX_DEPTH];
+    e = entry(b, b->count);
     *e = *w;
     e->hazard = false;
     e->deadline_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + b->latency_ns;
@@ -143,12 +149,23 @@ void dw_posted_cleanup(DWPostedBuffer *b)
     g_clear_pointer(&b->timer, timer_free);
 }
 
+/*
+ * What came in must fit this buffer: its depth, a latency (with none,
+ * nothing would drain it in order with new writes), and sizes that a
+ * CPU access to the window has.
+ */
 static int dw_posted_post_load(void *opaque, int version_id)
 {
     DWPostedBuffer *b = opaque;
 
-    if (b->head >= DW_POSTED_MAX_DEPTH || b->count > b->depth) {
+    if (b->head >= DW_POSTED_MAX_DEPTH || b->count > b->depth ||
+        (b->count && !dw_posted_enabled(b))) {
         return -EINVAL;
+    }
+    for (unsigned i = 0; i < b->count; i++) {
+        if (!is_power_of_2(entry(b, i)->size) || entry(b, i)->size > 8) {
+            return -EINVAL;
+        }
     }
     arm_timer(b);
     return 0;

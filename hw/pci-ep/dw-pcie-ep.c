@@ -145,6 +145,8 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
         outbound_changed(s);
         dw_pcie_ep_reset_non_sticky(s);
     }
+    /* What the bridge holds was meant for the partner that has gone. */
+    dw_posted_discard(&s->posted);
     s->link_state = now;
     trace_dw_pcie_ep_link_state(now);
     if (s->link_notify_bh) {
@@ -674,37 +676,108 @@ static void window_region_add(MemoryListener *listener,
  * CPU's writes would reach it before they drain.  The window's TLPs
  * reach it through the eDMA's view of PCI space instead, which maps it
  * in the same way (and is revoked with it).
+ *
+ * A write sent by message is only queued; one to mapped host RAM lands
+ * at once.  So once a window write has gone by message, host RAM is
+ * reached by message too, until a round trip sent after it (a read, a
+ * MAP_RD) has come back: the host has then done the write.
  */
+static bool window_fenced(DWPCIeEPState *s)
+{
+    return s->window_fenced == s->window_msg_writes;
+}
+
+static void window_round_trip_done(DWPCIeEPState *s, uint64_t sent_after)
+{
+    s->window_fenced = MAX(s->window_fenced, sent_after);
+}
+
 static void remote_ram_refresh(DWPCIeEPState *s)
 {
     unsigned gen = pcie_ep_fastpath_generation(&s->link);
+    uint64_t seq = s->window_msg_writes;
 
     if (s->link_state == DW_PCIE_EP_LINK_UP &&
         pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
         pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
                                  gen);
+        window_round_trip_done(s, seq);
     }
 }
 
-/* A TLP of the window's: to host RAM directly if mapped, else by message */
-static MemTxResult window_tlp(DWPCIeEPState *s, uint64_t pci_addr,
-                              void *buf, unsigned len, bool is_write)
+static bool window_direct(DWPCIeEPState *s, uint64_t pci_addr, unsigned len)
 {
-    if (s->link_state == DW_PCIE_EP_LINK_UP &&
-        edma_remote_is_ram(s, pci_addr, len)) {
-        return address_space_rw(&s->edma_remote_as, pci_addr,
-                                MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
-    }
-    return outbound_tlp(s, pci_addr, buf, len, is_write);
+    return s->link_state == DW_PCIE_EP_LINK_UP && window_fenced(s) &&
+           edma_remote_is_ram(s, pci_addr, len);
 }
 
+/* A read of the window's, with no posted write ahead of it */
+static MemTxResult window_read_tlp(DWPCIeEPState *s, uint64_t pci_addr,
+                                   void *buf, unsigned len)
+{
+    uint64_t seq = s->window_msg_writes;
+    MemTxResult res;
+
+    if (window_direct(s, pci_addr, len)) {
+        return address_space_read(&s->edma_remote_as, pci_addr,
+                                  MEMTXATTRS_UNSPECIFIED, buf, len);
+    }
+    res = outbound_tlp(s, pci_addr, buf, len, false);
+    if (res == MEMTX_OK && s->link_state == DW_PCIE_EP_LINK_UP) {
+        window_round_trip_done(s, seq);
+    }
+    return res;
+}
+
+/*
+ * Before a vCPU takes on the buffer: room on the link (a drain must not
+ * wait for it), the map of host RAM, and a round trip behind the writes
+ * sent by message, for a write that goes to host RAM.
+ */
+static void window_prepare(DWPCIeEPState *s, uint64_t pci_addr,
+                           unsigned len, bool is_write)
+{
+    uint64_t seq = s->window_msg_writes;
+    uint8_t fence[8];
+
+    if (s->link_state != DW_PCIE_EP_LINK_UP) {
+        return;
+    }
+    pcie_ep_link_wait_for_room(&s->link);
+    remote_ram_refresh(s);
+    if (is_write && !window_fenced(s) &&
+        edma_remote_is_ram(s, pci_addr, len) &&
+        pcie_ep_link_read(&s->link, PCIE_EP_LINK_MEM_RD, pci_addr, fence,
+                          len) == MEMTX_OK) {
+        window_round_trip_done(s, seq);
+    }
+}
+
+/* A drained write: never waits (see window_prepare()) */
 void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
                             const uint8_t *buf, unsigned len)
 {
-    uint8_t tlp[8];
-
-    memcpy(tlp, buf, MIN(len, sizeof(tlp)));
-    window_tlp(s, pci_addr, tlp, len, true);
+    assert(len <= 8);
+    if (window_direct(s, pci_addr, len)) {
+        address_space_write(&s->edma_remote_as, pci_addr,
+                            MEMTXATTRS_UNSPECIFIED, buf, len);
+        return;
+    }
+    switch (s->link_state) {
+    case DW_PCIE_EP_LINK_LOOPBACK:
+        dw_pcie_ep_inbound(s, pci_addr, (void *)buf, len, true);
+        break;
+    case DW_PCIE_EP_LINK_UP:
+        if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
+            s->window_msg_writes++;
+        }
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: posted write at PCI address 0x%"
+                      PRIx64 " drained while the link is down: discarded\n",
+                      TYPE_DW_PCIE_EP, pci_addr);
+        break;
+    }
 }
 
 /*
@@ -739,12 +812,12 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
         return MEMTX_OK;
     }
     window_busy = true;
-    if (posted) {
-        remote_ram_refresh(s);
-        if (!is_write) {
-            /* PCIe ordering: a read does not pass the posted writes */
-            dw_posted_flush(&s->posted, DW_POSTED_DRAIN_READ);
-        }
+    if (posted && dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t)) {
+        window_prepare(s, t.addr, size, is_write);
+    }
+    if (posted && !is_write) {
+        /* PCIe ordering: a read does not pass the posted writes */
+        dw_posted_flush(&s->posted, DW_POSTED_DRAIN_READ);
     }
     if (!dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t) ||
         t.remaining < size) {
@@ -772,7 +845,7 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
     if (is_write) {
         stn_le_p(buf, size, *val);
     }
-    res = posted ? window_tlp(s, t.addr, buf, size, is_write) :
+    res = posted ? window_read_tlp(s, t.addr, buf, size) :
                    outbound_tlp(s, t.addr, buf, size, is_write);
     window_busy = false;
     if (res != MEMTX_OK && !is_write) {
@@ -929,6 +1002,7 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
 
     if (event == PCIE_EP_LINK_HOT_RESET) {
         trace_dw_pcie_ep_hot_reset();
+        dw_posted_discard(&s->posted);
         dw_pcie_ep_reset_non_sticky(s);
         dw_pcie_ep_host_image_sync(s, false);
     }
@@ -1176,14 +1250,54 @@ static bool posted_needed(void *opaque)
     return dw_posted_pending(&s->posted) != 0;
 }
 
+/* The writes came through regions this controller has */
+static int posted_post_load(void *opaque, int version_id)
+{
+    DWPCIeEPState *s = opaque;
+    DWPostedBuffer *b = &s->posted;
+
+    for (unsigned i = 0; i < b->count; i++) {
+        if (b->ent[(b->head + i) % DW_POSTED_MAX_DEPTH].region >=
+            s->iatu.num_regions[DW_IATU_OUTBOUND]) {
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static const VMStateDescription vmstate_dw_pcie_ep_posted = {
     .name = TYPE_DW_PCIE_EP "/posted",
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = posted_needed,
+    .post_load = posted_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_STRUCT(posted, DWPCIeEPState, 1, vmstate_dw_posted,
                        DWPostedBuffer),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool hazard_policy_needed(void *opaque)
+{
+    return DW_PCIE_EP(opaque)->iatu_hazard != DW_IATU_HAZARD_LOG;
+}
+
+static int hazard_policy_post_load(void *opaque, int version_id)
+{
+    return DW_PCIE_EP(opaque)->iatu_hazard < DW_IATU_HAZARD__COUNT ?
+           0 : -EINVAL;
+}
+
+/* iatu-hazard may be changed at run time: it goes with the VM */
+static const VMStateDescription vmstate_dw_pcie_ep_hazard_policy = {
+    .name = TYPE_DW_PCIE_EP "/iatu-hazard",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = hazard_policy_needed,
+    .post_load = hazard_policy_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(iatu_hazard, DWPCIeEPState),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -1208,6 +1322,7 @@ static const VMStateDescription vmstate_dw_pcie_ep = {
     },
     .subsections = (const VMStateDescription * const []) {
         &vmstate_dw_pcie_ep_posted,
+        &vmstate_dw_pcie_ep_hazard_policy,
         NULL
     },
 };

@@ -557,6 +557,9 @@ bool pcie_ep_link_has_room(PCIeEPLink *link)
     return qatomic_read(&link->tx_bytes) < TXQ_POSTED_MAX;
 }
 
+/* Set while a posted write must not wait: see pcie_ep_link_post() */
+static __thread bool posting;
+
 static bool vcpu_asked_to_stop(void)
 {
     return current_cpu && qatomic_read(&current_cpu->stop);
@@ -616,7 +619,7 @@ static bool link_queue(PCIeEPLink *link, uint8_t type, uint8_t flags,
     bool queued = false, full = false;
 
     assert(nfds <= PCIE_EP_LINK_MAX_SHM);
-    if (is_mem_write(type) && may_wait_for_room(link)) {
+    if (is_mem_write(type) && may_wait_for_room(link) && !posting) {
         wait_for_room(link, size);
     }
     qemu_mutex_lock(&link->send_lock);
@@ -737,6 +740,24 @@ bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
         return link_send(link, type, 0, 0, len, addr, &cfg, sizeof(cfg));
     }
     return link_send(link, type, 0, 0, len, addr, buf, len);
+}
+
+void pcie_ep_link_wait_for_room(PCIeEPLink *link)
+{
+    if (may_wait_for_room(link)) {
+        wait_for_room(link, 0);
+    }
+}
+
+bool pcie_ep_link_post(PCIeEPLink *link, uint64_t addr, const void *buf,
+                       unsigned len)
+{
+    bool queued;
+
+    posting = true;
+    queued = pcie_ep_link_write(link, PCIE_EP_LINK_MEM_WR, addr, buf, len);
+    posting = false;
+    return queued;
 }
 
 void pcie_ep_link_send_image(PCIeEPLink *link, uint16_t writes_seen,

@@ -1588,6 +1588,73 @@ static void test_posted_reset(void)
     qtest_quit(qts);
 }
 
+/* The link leaves the state the writes were sent in: they are lost */
+static void test_posted_link_change(void)
+{
+    QTestState *qts = posted_start("");
+
+    qtest_writel(qts, WINDOW + 0x10, 0x77777777);
+    loopback(qts, false);
+    loopback(qts, true);
+    qtest_clock_step(qts, POSTED_NS);
+    g_assert_cmphex(qtest_readl(qts, LANDS + 0x10), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-discarded"), ==, 1);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-pending"), ==, 0);
+    qtest_quit(qts);
+}
+
+/*
+ * A pending write migrates and drains on the destination; a destination
+ * without the buffer (latency 0) refuses the stream, whose writes it
+ * could not keep in order with new ones.
+ */
+static void posted_migrate(const char *dst_props, bool ok)
+{
+    g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-posted-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "migrate.sock", NULL);
+    g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+    g_autofree char *smp = smp_args();
+    QTestState *src = posted_start(",iatu-hazard=corrupt");
+    QTestState *dst;
+
+    qtest_writel(src, WINDOW + 0x10, 0xaaaaaaaa);
+    dst = qtest_initf("-M virt,gic-version=3 -nic none %s "
+                      "-device dw-pcie-ep,id=ep%s -incoming %s", smp,
+                      dst_props, uri);
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", uri);
+    for (int i = 0; i < 500 && strcmp(migration_status(src), "completed");
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    qtest_quit(src);
+    if (!ok) {
+        /* The destination ends with an error, as after any bad stream */
+        qtest_set_expected_status(dst, 1);
+    } else {
+        for (int i = 0; i < 500 && strcmp(migration_status(dst), "completed");
+             i++) {
+            g_usleep(10 * 1000);
+        }
+        g_assert_cmpstr(migration_status(dst), ==, "completed");
+        g_assert_cmpuint(ep_counter(dst, "x-posted-pending"), ==, 1);
+        qtest_clock_step(dst, POSTED_NS);
+        g_assert_cmphex(qtest_readl(dst, LANDS + 0x10), ==, 0xaaaaaaaa);
+        qtest_qmp_assert_success(dst, "{ 'execute': 'qom-get', 'arguments': "
+                                 "{ 'path': '/machine/peripheral/ep', "
+                                 "'property': 'iatu-hazard' } }");
+    }
+    qtest_quit(dst);
+    unlink(sock);
+    rmdir(dir);
+}
+
+static void test_posted_migration(void)
+{
+    posted_migrate(POSTED_PROPS, true);
+    posted_migrate(",posted-write-latency-ns=0", false);
+}
+
 static char *guest_log_path(void)
 {
     g_autofree char *dir = g_dir_make_tmp("dw-pcie-ep-XXXXXX", NULL);
@@ -1882,6 +1949,37 @@ static void test_hazard_corrupt_smmu(void)
     smmu_quit(qts);
 }
 
+/*
+ * corrupt sends an untranslated write only to RAM, as an inbound TLP
+ * may go: here the IOVA maps the page of the EP's own iATU registers,
+ * which the write must not reach (it used to, inside the window read
+ * that drained it).
+ */
+#define OWN_L2              (SMMU_TABLES + 0xe000)
+#define OWN_L3              (SMMU_TABLES + 0xf000)
+
+static void test_hazard_corrupt_own_registers(void)
+{
+    QTestState *qts = smmu_start(",posted-write-latency-ns=1000,"
+                                 "iatu-hazard=corrupt");
+
+    smmu_map(qts, 0, PTE_RW);
+    map_outbound(qts, 0, WINDOW, 0x10000000, 0x4000);
+    map_inbound_bar(qts, 0, 0, IOVA);
+    qtest_writeq(qts, PT_L1, OWN_L2 | 3);
+    qtest_writeq(qts, OWN_L2 + 8 * (WINDOW >> 21), OWN_L3 | 3);
+    qtest_writeq(qts, OWN_L3 + 8 * ((WINDOW >> 12) & 0x1ff),
+                 (OB(0) & ~0xfffULL) | PTE_RW);
+    qtest_writel(qts, IOVA_PA + 0x100, 0x5a5a5a5a);
+
+    qtest_writel(qts, WINDOW + (OB(0) & 0xfff) + CTRL2, REGION_EN);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    g_assert_cmphex(qtest_readl(qts, WINDOW + 0x100), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, OB(0) + CTRL2), ==, 0);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
+    smmu_quit(qts);
+}
+
 static void test_edma_legacy(void)
 {
     QTestState *qts = edma_start(",ip-version=5.20a,edma-legacy=on,"
@@ -1983,11 +2081,15 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/posted/read-flush", test_posted_read_flush);
     qtest_add_func("/dw-pcie-ep/posted/full", test_posted_full);
     qtest_add_func("/dw-pcie-ep/posted/reset", test_posted_reset);
+    qtest_add_func("/dw-pcie-ep/posted/link-change", test_posted_link_change);
+    qtest_add_func("/dw-pcie-ep/posted/migration", test_posted_migration);
     qtest_add_func("/dw-pcie-ep/hazard/log", test_hazard_log);
     qtest_add_func("/dw-pcie-ep/hazard/ignore", test_hazard_ignore);
     qtest_add_func("/dw-pcie-ep/hazard/corrupt", test_hazard_corrupt);
     qtest_add_func("/dw-pcie-ep/hazard/edma", test_hazard_edma);
     qtest_add_func("/dw-pcie-ep/hazard/corrupt-smmu",
                    test_hazard_corrupt_smmu);
+    qtest_add_func("/dw-pcie-ep/hazard/corrupt-own-registers",
+                   test_hazard_corrupt_own_registers);
     return g_test_run();
 }

@@ -151,11 +151,13 @@ struct DWPCIeEPState {
      * update does to traffic in flight (dw-pcie-ep-bridge.c)
      */
     DWPostedBuffer posted;
-    DWiATUHazardPolicy iatu_hazard;
+    uint32_t iatu_hazard;           /* DWiATUHazardPolicy */
     unsigned inbound_in_service;
     uint64_t iatu_hazards;
     uint64_t iatu_hazards_with[DW_IN_FLIGHT__COUNT];
     uint64_t posted_untranslated;   /* corrupt: sent at the CPU address */
+    uint64_t window_msg_writes;     /* window writes sent by message */
+    uint64_t window_fenced;         /* of those, done by the host for sure */
     DWLogLimit hazard_log;
     DWLogLimit untranslated_log;
 

@@ -281,6 +281,15 @@ bool pcie_ep_link_has_room(PCIeEPLink *link);
 bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
                         uint64_t addr, const void *buf, unsigned len);
 /*
+ * A vCPU waits here, as pcie_ep_link_write() would, until the queue has
+ * room for posted writes; then it may send a few with pcie_ep_link_post(),
+ * which never waits (it must not drop the BQL: a buffer of writes it is
+ * draining would be seen half drained).  Elsewhere neither waits.
+ */
+void pcie_ep_link_wait_for_room(PCIeEPLink *link);
+bool pcie_ep_link_post(PCIeEPLink *link, uint64_t addr, const void *buf,
+                       unsigned len);
+/*
  * A non-posted request with a payload, whose completion may carry up to
  * @reply_max bytes (the length in *@reply_len): MAP_RD.
  * Waits as pcie_ep_link_read() does.  With @reply NULL, nobody waits:
