@@ -680,7 +680,9 @@ static void window_region_add(MemoryListener *listener,
  * A write sent by message is only queued; one to mapped host RAM lands
  * at once.  So once a window write has gone by message, host RAM is
  * reached by message too, until a round trip sent after it (a read, a
- * MAP_RD) has come back: the host has then done the write.
+ * MAP_RD) has come back: the host has then done the write.  Nothing
+ * waits for such a round trip on purpose: a posted write must not wait
+ * for a completion.
  */
 static bool window_fenced(DWPCIeEPState *s)
 {
@@ -698,9 +700,9 @@ static void remote_ram_refresh(DWPCIeEPState *s)
     uint64_t seq = s->window_msg_writes;
 
     if (s->link_state == DW_PCIE_EP_LINK_UP &&
-        pcie_ep_fast_window_wants_fill(s->edma_fast, gen)) {
+        pcie_ep_fast_window_wants_fill(s->edma_fast, gen) &&
         pcie_ep_fast_window_fill(s->edma_fast, 0, 0, EDMA_REMOTE_MAP_SIZE,
-                                 gen);
+                                 gen)) {
         window_round_trip_done(s, seq);
     }
 }
@@ -730,27 +732,16 @@ static MemTxResult window_read_tlp(DWPCIeEPState *s, uint64_t pci_addr,
 }
 
 /*
- * Before a vCPU takes on the buffer: room on the link (a drain must not
- * wait for it), the map of host RAM, and a round trip behind the writes
- * sent by message, for a write that goes to host RAM.
+ * Before a vCPU takes on the buffer: room on the link (a drain does not
+ * wait for it), and the map of host RAM.
  */
-static void window_prepare(DWPCIeEPState *s, uint64_t pci_addr,
-                           unsigned len, bool is_write)
+static void window_prepare(DWPCIeEPState *s)
 {
-    uint64_t seq = s->window_msg_writes;
-    uint8_t fence[8];
-
     if (s->link_state != DW_PCIE_EP_LINK_UP) {
         return;
     }
     pcie_ep_link_wait_for_room(&s->link);
     remote_ram_refresh(s);
-    if (is_write && !window_fenced(s) &&
-        edma_remote_is_ram(s, pci_addr, len) &&
-        pcie_ep_link_read(&s->link, PCIE_EP_LINK_MEM_RD, pci_addr, fence,
-                          len) == MEMTX_OK) {
-        window_round_trip_done(s, seq);
-    }
 }
 
 /* A drained write: never waits (see window_prepare()) */
@@ -770,6 +761,8 @@ void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
     case DW_PCIE_EP_LINK_UP:
         if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
             s->window_msg_writes++;
+        } else {
+            trace_dw_pcie_ep_posted_lost(pci_addr, len);
         }
         break;
     default:
@@ -812,8 +805,8 @@ static MemTxResult window_access(DWPCIeEPState *s, hwaddr offset,
         return MEMTX_OK;
     }
     window_busy = true;
-    if (posted && dw_iatu_translate_outbound(&s->iatu, cpu_addr, &t)) {
-        window_prepare(s, t.addr, size, is_write);
+    if (posted) {
+        window_prepare(s);
     }
     if (posted && !is_write) {
         /* PCIe ordering: a read does not pass the posted writes */
@@ -1278,9 +1271,10 @@ static const VMStateDescription vmstate_dw_pcie_ep_posted = {
     },
 };
 
+/* Always: the destination's own setting is not the source's */
 static bool hazard_policy_needed(void *opaque)
 {
-    return DW_PCIE_EP(opaque)->iatu_hazard != DW_IATU_HAZARD_LOG;
+    return true;
 }
 
 static int hazard_policy_post_load(void *opaque, int version_id)

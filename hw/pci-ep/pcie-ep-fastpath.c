@@ -541,7 +541,7 @@ bool pcie_ep_fast_window_wants_fill(PCIeEPFastWindow *w, unsigned gen)
            !pcie_ep_link_in_iothread(link);
 }
 
-void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
+bool pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
                               uint64_t pci_addr, uint64_t size, unsigned gen)
 {
     PCIeEPLink *link = w->link;
@@ -552,7 +552,7 @@ void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
     MemTxResult res;
 
     if (!pcie_ep_fast_window_wants_fill(w, gen)) {
-        return;
+        return false;
     }
     w->filling = true;
     fp->stats.map_requests++;
@@ -568,12 +568,13 @@ void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
     }
     /* A translation that changed while we asked is not installed. */
     if (res != MEMTX_OK || fp->gen != gen || !w->maps) {
-        return;
+        return res == MEMTX_OK;
     }
     window_unmap(w);
     w->filled = true;
     w->gen = gen;
     window_install(w, offset, size, e, len / sizeof(*e));
+    return true;
 }
 
 /*

@@ -1019,6 +1019,48 @@ static void test_posted_over_link(void)
     lab_stop(&lab);
 }
 
+/*
+ * Once a window write has gone by message (here to the host's UART, not
+ * RAM), the next one to host RAM goes by message too, behind it, until
+ * a round trip (the read) has come back; then straight to RAM again.
+ */
+#define HOST_UART_ICR       0x09000044ULL
+
+static void test_posted_fence(void)
+{
+    Lab lab = { .ep_props = ",posted-write-latency-ns=1000000" };
+    uint64_t msgs;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
+    qtest_writel(lab.ep, OB(1) + 0x08, WINDOW + 0x1000);
+    qtest_writel(lab.ep, OB(1) + 0x0c, 0);
+    qtest_writel(lab.ep, OB(1) + 0x10, WINDOW + 0x1fff);
+    qtest_writel(lab.ep, OB(1) + 0x20, 0);
+    qtest_writel(lab.ep, OB(1) + 0x14, HOST_UART_ICR & ~0xfffULL);
+    qtest_writel(lab.ep, OB(1) + 0x18, 0);
+    qtest_writel(lab.ep, OB(1) + 0x00, 0);
+    qtest_writel(lab.ep, OB(1) + 0x04, 0x80000000);
+
+    qtest_writel(lab.ep, WINDOW + 0x40, 1);
+    qtest_readl(lab.ep, WINDOW + 0x48);
+    msgs = ep_counter(lab.ep, "x-window-msg-writes");
+    qtest_writel(lab.ep, WINDOW + 0x1000 + (HOST_UART_ICR & 0xfff), 0x7ff);
+    qtest_writel(lab.ep, WINDOW + 0x40, 2);
+    qtest_readl(lab.ep, WINDOW + 0x48);
+    g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200040), ==, 2);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), ==,
+                     msgs + 2);
+    qtest_writel(lab.ep, WINDOW + 0x40, 3);
+    qtest_readl(lab.ep, WINDOW + 0x48);
+    g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200040), ==, 3);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), ==,
+                     msgs + 2 + !mode->fast);
+    lab_stop(&lab);
+}
+
 typedef struct ModeTest {
     const LabMode *mode;
     void (*fn)(void);
@@ -1397,6 +1439,7 @@ int main(int argc, char **argv)
     add_mode_tests("smmu-hole", test_smmu_hole);
     add_mode_tests("host-iommu", test_host_iommu);
     add_mode_tests("posted", test_posted_over_link);
+    add_mode_tests("posted-fence", test_posted_fence);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

@@ -1304,8 +1304,8 @@ static void test_edma_aborts(void)
     qtest_quit(qts);
 }
 
-/* Software stop (doorbell bit 31) and the engine disable, in flight */
-static void test_edma_stop(void)
+/* 1 MiB at 1 MiB/s on write channel 0: running for a second */
+static QTestState *edma_start_slow_write(void)
 {
     QTestState *qts = edma_start(",edma-bandwidth=1");
 
@@ -1313,6 +1313,14 @@ static void test_edma_stop(void)
     edma_start_ll(qts, WR, 0, LL);
     qtest_clock_step(qts, 1000);
     g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    return qts;
+}
+
+/* Software stop (doorbell bit 31) and the engine disable, in flight */
+static void test_edma_stop(void)
+{
+    QTestState *qts = edma_start_slow_write();
+
     qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0x80000000);
     g_assert_cmphex(ch_cs(qts, WR, 0), ==, 2);
     g_assert_cmphex(qtest_readl(qts, EDMA + EDMA_INT_STATUS(WR)), ==,
@@ -1438,6 +1446,15 @@ static const char *migration_status(QTestState *qts)
     return status;
 }
 
+/* Until @qts says its migration completed (5 s at most) */
+static void wait_migration(QTestState *qts)
+{
+    for (int i = 0; i < 500 && strcmp(migration_status(qts), "completed");
+         i++) {
+        g_usleep(10 * 1000);
+    }
+}
+
 /*
  * A transfer in flight migrates: the destination resumes it from the
  * registers and the element in flight, and finishes it.
@@ -1460,15 +1477,9 @@ static void test_edma_migration(void)
                       smp, uri);
     qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': %s } }", uri);
-    for (int i = 0; i < 500 && strcmp(migration_status(src), "completed");
-         i++) {
-        g_usleep(10 * 1000);
-    }
+    wait_migration(src);
     g_assert_cmpstr(migration_status(src), ==, "completed");
-    for (int i = 0; i < 500 && strcmp(migration_status(dst), "completed");
-         i++) {
-        g_usleep(10 * 1000);
-    }
+    wait_migration(dst);
     qtest_quit(src);
 
     /* Where it was: running, half way, and it goes on */
@@ -1623,26 +1634,23 @@ static void posted_migrate(const char *dst_props, bool ok)
                       dst_props, uri);
     qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': %s } }", uri);
-    for (int i = 0; i < 500 && strcmp(migration_status(src), "completed");
-         i++) {
-        g_usleep(10 * 1000);
-    }
+    wait_migration(src);
     qtest_quit(src);
     if (!ok) {
         /* The destination ends with an error, as after any bad stream */
         qtest_set_expected_status(dst, 1);
     } else {
-        for (int i = 0; i < 500 && strcmp(migration_status(dst), "completed");
-             i++) {
-            g_usleep(10 * 1000);
-        }
+        wait_migration(dst);
         g_assert_cmpstr(migration_status(dst), ==, "completed");
         g_assert_cmpuint(ep_counter(dst, "x-posted-pending"), ==, 1);
         qtest_clock_step(dst, POSTED_NS);
         g_assert_cmphex(qtest_readl(dst, LANDS + 0x10), ==, 0xaaaaaaaa);
-        qtest_qmp_assert_success(dst, "{ 'execute': 'qom-get', 'arguments': "
-                                 "{ 'path': '/machine/peripheral/ep', "
-                                 "'property': 'iatu-hazard' } }");
+        QDict *rsp = qtest_qmp(dst, "{ 'execute': 'qom-get', 'arguments': "
+                               "{ 'path': '/machine/peripheral/ep', "
+                               "'property': 'iatu-hazard' } }");
+
+        g_assert_cmpstr(qdict_get_str(rsp, "return"), ==, "corrupt");
+        qobject_unref(rsp);
     }
     qtest_quit(dst);
     unlink(sock);
@@ -1765,11 +1773,8 @@ static void test_hazard_corrupt(void)
 /* A running eDMA channel is traffic in flight too */
 static void test_hazard_edma(void)
 {
-    QTestState *qts = edma_start(",edma-bandwidth=1");
+    QTestState *qts = edma_start_slow_write();
 
-    put_data_element(qts, LL, CB | LIE, 0x100000, LOCAL, REMOTE_PCI);
-    edma_start_ll(qts, WR, 0, LL);
-    qtest_clock_step(qts, 1000);
     g_assert_cmpuint(ep_counter(qts, "x-edma-running"), ==, 1);
     qtest_writel(qts, OB(1) + LOWER_BASE, WINDOW + 0x1000);
     g_assert_cmpuint(ep_counter(qts, "x-iatu-hazards"), ==, 1);
@@ -1927,7 +1932,8 @@ static void test_smmu_disabled(void)
  * IOVA nothing maps, and faults there, as on the R-Car S4.  The positive
  * control first: drained in time, it lands through BAR0.
  */
-static void test_hazard_corrupt_smmu(void)
+/* Window region 0 onto BAR0, BAR0 onto IOVA page 0 (read-write) */
+static QTestState *smmu_corrupt_start(void)
 {
     QTestState *qts = smmu_start(",posted-write-latency-ns=1000,"
                                  "iatu-hazard=corrupt");
@@ -1935,6 +1941,13 @@ static void test_hazard_corrupt_smmu(void)
     smmu_map(qts, 0, PTE_RW);
     map_outbound(qts, 0, WINDOW, 0x10000000, 0x4000);
     map_inbound_bar(qts, 0, 0, IOVA);
+    return qts;
+}
+
+static void test_hazard_corrupt_smmu(void)
+{
+    QTestState *qts = smmu_corrupt_start();
+
     qtest_writel(qts, WINDOW + 0x10, 0x600d600d);
     qtest_clock_step(qts, 1000);
     g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x10), ==, 0x600d600d);
@@ -1944,6 +1957,7 @@ static void test_hazard_corrupt_smmu(void)
     qtest_writel(qts, OB(0) + CTRL2, 0);
     qtest_clock_step(qts, 1000);
     expect_event(qts, EVT_F_TRANSLATION, WINDOW + 0x40);
+    expect_no_event(qts);
     g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x40), ==, 0);
     g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
     smmu_quit(qts);
@@ -1958,18 +1972,34 @@ static void test_hazard_corrupt_smmu(void)
 #define OWN_L2              (SMMU_TABLES + 0xe000)
 #define OWN_L3              (SMMU_TABLES + 0xf000)
 
-static void test_hazard_corrupt_own_registers(void)
+/* IOVA = the window's first page, mapped onto @pa */
+static void smmu_map_window_page(QTestState *qts, uint64_t pa)
 {
-    QTestState *qts = smmu_start(",posted-write-latency-ns=1000,"
-                                 "iatu-hazard=corrupt");
-
-    smmu_map(qts, 0, PTE_RW);
-    map_outbound(qts, 0, WINDOW, 0x10000000, 0x4000);
-    map_inbound_bar(qts, 0, 0, IOVA);
     qtest_writeq(qts, PT_L1, OWN_L2 | 3);
     qtest_writeq(qts, OWN_L2 + 8 * (WINDOW >> 21), OWN_L3 | 3);
-    qtest_writeq(qts, OWN_L3 + 8 * ((WINDOW >> 12) & 0x1ff),
-                 (OB(0) & ~0xfffULL) | PTE_RW);
+    qtest_writeq(qts, OWN_L3 + 8 * ((WINDOW >> 12) & 0x1ff), pa | PTE_RW);
+}
+
+/* Where the guest mapped that IOVA onto RAM, the write lands there */
+static void test_hazard_corrupt_smmu_mapped(void)
+{
+    QTestState *qts = smmu_corrupt_start();
+
+    smmu_map_window_page(qts, IOVA_PA + 0x3000);
+    qtest_writel(qts, WINDOW + 0x40, 0x0dd0beef);
+    qtest_writel(qts, OB(0) + CTRL2, 0);
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(qtest_readl(qts, IOVA_PA + 0x3040), ==, 0x0dd0beef);
+    g_assert_cmpuint(ep_counter(qts, "x-posted-untranslated"), ==, 1);
+    expect_no_event(qts);
+    smmu_quit(qts);
+}
+
+static void test_hazard_corrupt_own_registers(void)
+{
+    QTestState *qts = smmu_corrupt_start();
+
+    smmu_map_window_page(qts, OB(0) & ~0xfffULL);
     qtest_writel(qts, IOVA_PA + 0x100, 0x5a5a5a5a);
 
     qtest_writel(qts, WINDOW + (OB(0) & 0xfff) + CTRL2, REGION_EN);
@@ -2089,6 +2119,8 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/hazard/edma", test_hazard_edma);
     qtest_add_func("/dw-pcie-ep/hazard/corrupt-smmu",
                    test_hazard_corrupt_smmu);
+    qtest_add_func("/dw-pcie-ep/hazard/corrupt-smmu-mapped",
+                   test_hazard_corrupt_smmu_mapped);
     qtest_add_func("/dw-pcie-ep/hazard/corrupt-own-registers",
                    test_hazard_corrupt_own_registers);
     return g_test_run();

@@ -97,8 +97,10 @@ unsigned pcie_ep_fastpath_generation(PCIeEPLink *link);
  * peer once per generation what [pci_addr, pci_addr + size) reaches,
  * and map the RAM parts at @offset of the container.  Waits for the
  * answer with the BQL dropped; nothing is mapped if a drop came since.
+ * True if it asked and the answer came (a round trip behind everything
+ * sent before it).
  */
-void pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
+bool pcie_ep_fast_window_fill(PCIeEPFastWindow *w, hwaddr offset,
                               uint64_t pci_addr, uint64_t size, unsigned gen);
 /* Whether a fill would ask: cheap, for the access path to check first */
 bool pcie_ep_fast_window_wants_fill(PCIeEPFastWindow *w, unsigned gen);

@@ -284,7 +284,9 @@ bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
  * A vCPU waits here, as pcie_ep_link_write() would, until the queue has
  * room for posted writes; then it may send a few with pcie_ep_link_post(),
  * which never waits (it must not drop the BQL: a buffer of writes it is
- * draining would be seen half drained).  Elsewhere neither waits.
+ * draining would be seen half drained).  Elsewhere neither waits.  The
+ * queue may so go past its soft limit by what the vCPUs drain at once
+ * (a buffer each, a few KiB), far below the hard one.
  */
 void pcie_ep_link_wait_for_room(PCIeEPLink *link);
 bool pcie_ep_link_post(PCIeEPLink *link, uint64_t addr, const void *buf,
