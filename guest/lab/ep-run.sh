@@ -102,25 +102,24 @@ fi
 lab_report ok epf-init "pci-epf-test set up with no error"
 dmesg -c >/dev/null
 
-# The CPU address of the controller's reg entry named $1
-reg_addr() {
+# Cell pair $2 (0: the CPU address, 1: the size) of the controller's
+# reg entry named $1
+reg_cells() {
     i=0
     for n in $(tr '\0' ' ' <"$node/reg-names"); do
         [ "$n" = "$1" ] && break
         i=$((i + 1))
     done
     [ "$n" = "$1" ] || return 1
-    echo "0x$(od -A n -t x1 -j $((i * 16)) -N 8 "$node/reg" | tr -d ' \n')"
+    echo "0x$(od -A n -t x1 -j $((i * 16 + $2 * 8)) -N 8 "$node/reg" | tr -d ' \n')"
 }
 
-# The size of that reg entry
+reg_addr() {
+    reg_cells "$1" 0
+}
+
 reg_size() {
-    i=0
-    for n in $(tr '\0' ' ' <"$node/reg-names"); do
-        [ "$n" = "$1" ] && break
-        i=$((i + 1))
-    done
-    echo "0x$(od -A n -t x1 -j $((i * 16 + 8)) -N 8 "$node/reg" | tr -d ' \n')"
+    reg_cells "$1" 1
 }
 
 if as=$(reg_addr addr_space); then

@@ -20,15 +20,7 @@ for arg in $(cat /proc/cmdline); do
     esac
 done
 
-find_function() {
-    for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/vendor")" = 0x104c ] && [ "$(cat "$d/device")" = 0xb500 ] &&
-            echo "${d##*/}" && return 0
-    done
-    return 1
-}
-
-if ! lab_wait_for "$wait" find_function; then
+if ! lab_wait_for "$wait" lab_find_epf_test; then
     lab_report fail ep-function "no endpoint function (104c:b500) after ${wait}s"
     exit 1
 fi
@@ -36,7 +28,7 @@ if ! lab_wait_for 10 test -e /dev/pci-endpoint-test.0; then
     lab_report fail bind "pci_endpoint_test did not bind"
     exit 1
 fi
-lab_report ok bind "$(find_function): /dev/pci-endpoint-test.0"
+lab_report ok bind "$(lab_find_epf_test): /dev/pci-endpoint-test.0"
 sleep 2
 for p in $phases; do
     name=${p%%:*} count=${p#*:}

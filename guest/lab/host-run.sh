@@ -19,19 +19,11 @@ done
 
 lab_report ok host-boot "$(ls /sys/bus/pci/devices | wc -l) PCI functions at boot"
 
-find_function() {
-    for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/vendor")" = 0x104c ] && [ "$(cat "$d/device")" = 0xb500 ] &&
-            echo "${d##*/}" && return 0
-    done
-    return 1
-}
-
-if ! lab_wait_for "$wait" find_function; then
+if ! lab_wait_for "$wait" lab_find_epf_test; then
     lab_report missing ep-function "no endpoint function (104c:b500) on the PCIe bus after ${wait}s"
     exit 0
 fi
-lab_report ok ep-function "$(find_function)"
+lab_report ok ep-function "$(lab_find_epf_test)"
 
 if lab_wait_for 10 test -e /dev/pci-endpoint-test.0; then
     lab_report ok bind "pci_endpoint_test bound: /dev/pci-endpoint-test.0"

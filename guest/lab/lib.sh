@@ -21,3 +21,13 @@ lab_wait_for() {
     done
     return 1
 }
+
+# lab_find_epf_test: the PCI address of the endpoint's pci-epf-test
+# function (104c:b500), if the bus has it
+lab_find_epf_test() {
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = 0x104c ] && [ "$(cat "$d/device")" = 0xb500 ] &&
+            echo "${d##*/}" && return 0
+    done
+    return 1
+}
