@@ -179,7 +179,8 @@ static void posted_drain(void *opaque, const DWPostedWrite *w,
 
 void dw_pcie_ep_bridge_init(DWPCIeEPState *s)
 {
-    dw_posted_init(&s->posted, posted_drain, s);
+    dw_posted_init(&s->posted, posted_drain, s,
+                   s->iatu.num_regions[DW_IATU_OUTBOUND]);
 }
 
 void dw_pcie_ep_bridge_cleanup(DWPCIeEPState *s)

@@ -135,8 +135,10 @@ void dw_posted_discard(DWPostedBuffer *b)
     timer_del(b->timer);
 }
 
-void dw_posted_init(DWPostedBuffer *b, DWPostedDrainFn *drain, void *opaque)
+void dw_posted_init(DWPostedBuffer *b, DWPostedDrainFn *drain, void *opaque,
+                    unsigned num_regions)
 {
+    b->num_regions = num_regions;
     b->drain = drain;
     b->opaque = opaque;
     b->head = 0;
@@ -151,8 +153,8 @@ void dw_posted_cleanup(DWPostedBuffer *b)
 
 /*
  * What came in must fit this buffer: its depth, a latency (with none,
- * nothing would drain it in order with new writes), and sizes that a
- * CPU access to the window has.
+ * nothing would drain it in order with new writes), sizes that a CPU
+ * access to the window has, and regions the iATU has.
  */
 static int dw_posted_post_load(void *opaque, int version_id)
 {
@@ -163,7 +165,8 @@ static int dw_posted_post_load(void *opaque, int version_id)
         return -EINVAL;
     }
     for (unsigned i = 0; i < b->count; i++) {
-        if (!is_power_of_2(entry(b, i)->size) || entry(b, i)->size > 8) {
+        if (!is_power_of_2(entry(b, i)->size) || entry(b, i)->size > 8 ||
+            entry(b, i)->region >= b->num_regions) {
             return -EINVAL;
         }
     }

@@ -209,21 +209,22 @@ static uint32_t viewport_read(DWPCIeEPState *s, hwaddr addr)
  */
 static void viewport_write(DWPCIeEPState *s, hwaddr addr, uint32_t val)
 {
+    uint32_t index;
+
     if (addr == A_ATU_VIEWPORT) {
         uint32_t max = MAX(s->iatu.num_regions[DW_IATU_OUTBOUND],
                            s->iatu.num_regions[DW_IATU_INBOUND]);
-        uint32_t index = MIN(FIELD_EX32(val, ATU_VIEWPORT, INDEX), max - 1);
+
+        index = MIN(FIELD_EX32(val, ATU_VIEWPORT, INDEX), max - 1);
 
         s->atu_viewport = FIELD_DP32(val & R_ATU_VIEWPORT_INBOUND_MASK,
                                      ATU_VIEWPORT, INDEX, index);
         return;
     }
-    dw_pcie_ep_iatu_hazard_check(s, viewport_dir(s),
-                                 FIELD_EX32(s->atu_viewport, ATU_VIEWPORT,
-                                            INDEX),
+    index = FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX);
+    dw_pcie_ep_iatu_hazard_check(s, viewport_dir(s), index,
                                  addr - DW_PCIE_EP_VIEWPORT_REGS);
-    dw_iatu_write(&s->iatu, viewport_dir(s),
-                  FIELD_EX32(s->atu_viewport, ATU_VIEWPORT, INDEX),
+    dw_iatu_write(&s->iatu, viewport_dir(s), index,
                   addr - DW_PCIE_EP_VIEWPORT_REGS, val);
     iatu_changed(s, viewport_dir(s));
 }
@@ -754,22 +755,13 @@ void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
                             MEMTXATTRS_UNSPECIFIED, buf, len);
         return;
     }
-    switch (s->link_state) {
-    case DW_PCIE_EP_LINK_LOOPBACK:
-        dw_pcie_ep_inbound(s, pci_addr, (void *)buf, len, true);
-        break;
-    case DW_PCIE_EP_LINK_UP:
-        if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
-            s->window_msg_writes++;
-        } else {
-            trace_dw_pcie_ep_posted_lost(pci_addr, len);
-        }
-        break;
-    default:
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: posted write at PCI address 0x%"
-                      PRIx64 " drained while the link is down: discarded\n",
-                      TYPE_DW_PCIE_EP, pci_addr);
-        break;
+    if (s->link_state != DW_PCIE_EP_LINK_UP) {
+        /* Loopback, or a link down: as any TLP then */
+        outbound_tlp(s, pci_addr, (void *)buf, len, true);
+    } else if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
+        s->window_msg_writes++;
+    } else {
+        trace_dw_pcie_ep_posted_lost(pci_addr, len);
     }
 }
 
@@ -1243,27 +1235,11 @@ static bool posted_needed(void *opaque)
     return dw_posted_pending(&s->posted) != 0;
 }
 
-/* The writes came through regions this controller has */
-static int posted_post_load(void *opaque, int version_id)
-{
-    DWPCIeEPState *s = opaque;
-    DWPostedBuffer *b = &s->posted;
-
-    for (unsigned i = 0; i < b->count; i++) {
-        if (b->ent[(b->head + i) % DW_POSTED_MAX_DEPTH].region >=
-            s->iatu.num_regions[DW_IATU_OUTBOUND]) {
-            return -EINVAL;
-        }
-    }
-    return 0;
-}
-
 static const VMStateDescription vmstate_dw_pcie_ep_posted = {
     .name = TYPE_DW_PCIE_EP "/posted",
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = posted_needed,
-    .post_load = posted_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_STRUCT(posted, DWPCIeEPState, 1, vmstate_dw_posted,
                        DWPostedBuffer),
@@ -1271,24 +1247,20 @@ static const VMStateDescription vmstate_dw_pcie_ep_posted = {
     },
 };
 
-/* Always: the destination's own setting is not the source's */
-static bool hazard_policy_needed(void *opaque)
-{
-    return true;
-}
-
 static int hazard_policy_post_load(void *opaque, int version_id)
 {
     return DW_PCIE_EP(opaque)->iatu_hazard < DW_IATU_HAZARD__COUNT ?
            0 : -EINVAL;
 }
 
-/* iatu-hazard may be changed at run time: it goes with the VM */
+/*
+ * iatu-hazard may be changed at run time: it goes with the VM, always
+ * (no .needed), as the destination's own setting is not the source's.
+ */
 static const VMStateDescription vmstate_dw_pcie_ep_hazard_policy = {
     .name = TYPE_DW_PCIE_EP "/iatu-hazard",
     .version_id = 1,
     .minimum_version_id = 1,
-    .needed = hazard_policy_needed,
     .post_load = hazard_policy_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32(iatu_hazard, DWPCIeEPState),

@@ -744,7 +744,8 @@ bool pcie_ep_link_write(PCIeEPLink *link, PCIeEPLinkMsgType type,
 
 void pcie_ep_link_wait_for_room(PCIeEPLink *link)
 {
-    if (may_wait_for_room(link)) {
+    /* Every window access comes here: no lock while there is room */
+    if (!pcie_ep_link_has_room(link) && may_wait_for_room(link)) {
         wait_for_room(link, 0);
     }
 }

@@ -49,6 +49,7 @@ typedef struct DWPostedBuffer {
     QEMUTimer *timer;       /* at the oldest one's deadline */
     DWPostedDrainFn *drain;
     void *opaque;
+    unsigned num_regions;
 
     /* Properties */
     uint32_t depth;
@@ -61,7 +62,9 @@ typedef struct DWPostedBuffer {
 } DWPostedBuffer;
 
 bool dw_posted_check_config(const DWPostedBuffer *b, Error **errp);
-void dw_posted_init(DWPostedBuffer *b, DWPostedDrainFn *drain, void *opaque);
+/* @num_regions: outbound iATU regions, for what migration brings in */
+void dw_posted_init(DWPostedBuffer *b, DWPostedDrainFn *drain, void *opaque,
+                    unsigned num_regions);
 void dw_posted_cleanup(DWPostedBuffer *b);
 
 static inline bool dw_posted_enabled(const DWPostedBuffer *b)
