@@ -15,6 +15,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/range.h"
+#include "qemu/units.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie_regs.h"
 #include "hw/pci/pci_ids.h"
@@ -155,15 +156,176 @@ static void init_msix_cap(DWPCIeEPState *s)
  * claims responder and root capability at reset; Linux clears those
  * bits for an endpoint (under DBI_RO_WR_EN).
  */
+static DWPCIeEPBarKind bar_kind(DWPCIeEPState *s, int bar)
+{
+    return DW_PCIE_EP_GET_CLASS(s)->bar_kind[bar];
+}
+
+static unsigned num_resizable_bars(DWPCIeEPState *s)
+{
+    unsigned n = 0;
+
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        n += bar_kind(s, bar) == DW_PCIE_EP_BAR_RESIZABLE;
+    }
+    return n;
+}
+
 static void init_ptm_cap(DWPCIeEPState *s)
 {
     hwaddr ptm = DW_PCIE_EP_PTM_CAP;
 
-    add_ext_cap(s, ptm, PCI_EXT_CAP_ID_PTM, 1, 0);
+    add_ext_cap(s, ptm, PCI_EXT_CAP_ID_PTM, 1,
+                num_resizable_bars(s) ? DW_PCIE_EP_REBAR_CAP : 0);
     set_ro(s, ptm + PCI_PTM_CAP, 4, PCI_PTM_CAP_REQ | PCI_PTM_CAP_RES |
            PCI_PTM_CAP_ROOT | 0x0a << 8);
     set_rw(s, ptm + PCI_PTM_CTRL, 4, 0, PCI_PTM_CTRL_ENABLE |
            PCI_PTM_CTRL_ROOT | PCI_PTM_GRANULARITY_MASK);
+}
+
+/*
+ * Resizable BAR: a Capability and a Control register per resizable BAR,
+ * in BAR order.  The supported sizes (1 MB at reset) are read-only to
+ * the host and written by the local CPU under DBI_RO_WR_EN; such a write
+ * selects the smallest size it supports, as Linux's
+ * dw_pcie_ep_set_bar_resizable() expects of the controller.  The host
+ * may select another size.  The BAR's DBI2 mask follows the selection.
+ */
+static hwaddr rebar_entry(int i)
+{
+    return DW_PCIE_EP_REBAR_CAP + PCI_REBAR_CAP + i * PCI_REBAR_CTRL;
+}
+
+static void init_rebar_cap(DWPCIeEPState *s)
+{
+    unsigned n = num_resizable_bars(s);
+    int i = 0;
+
+    if (!n) {
+        return;
+    }
+    add_ext_cap(s, DW_PCIE_EP_REBAR_CAP, PCI_EXT_CAP_ID_REBAR, 1, 0);
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        hwaddr cap = rebar_entry(i), ctrl = cap + PCI_REBAR_CAP;
+
+        if (bar_kind(s, bar) != DW_PCIE_EP_BAR_RESIZABLE) {
+            continue;
+        }
+        set_ro(s, cap, 4, PCI_REBAR_CAP_SIZES & BIT(4));
+        pci_set_long(&s->romask[cap], PCI_REBAR_CAP_SIZES);
+        set_ro(s, ctrl, 4, bar | (i ? 0 : n << R_REBAR_CTRL_NBAR_SHIFT));
+        /* The host selects a size; the sizes above 128 TB are RO_WR_EN. */
+        pci_set_long(&s->romask[ctrl], R_REBAR_CTRL_SIZES_MASK);
+        pci_set_long(&s->wmask[ctrl], R_REBAR_CTRL_BAR_SIZE_MASK);
+        i++;
+    }
+}
+
+/* The size a resizable BAR's Control register selects */
+static uint64_t rebar_size(DWPCIeEPState *s, int bar)
+{
+    for (int i = 0; i < num_resizable_bars(s); i++) {
+        uint32_t ctrl = pci_get_long(&s->config[rebar_entry(i) +
+                                                PCI_REBAR_CAP]);
+
+        if (FIELD_EX32(ctrl, REBAR_CTRL, BAR_IDX) == bar) {
+            /* 2^63 at most: what a host selects above is unsupported */
+            return MiB << MIN(FIELD_EX32(ctrl, REBAR_CTRL, BAR_SIZE), 43);
+        }
+    }
+    return MiB;
+}
+
+/* The size a fixed or resizable BAR has; 0 for a programmable one */
+static uint64_t bar_hw_size(DWPCIeEPState *s, int bar)
+{
+    switch (bar_kind(s, bar)) {
+    case DW_PCIE_EP_BAR_FIXED:
+        return DW_PCIE_EP_GET_CLASS(s)->bar_fixed_size[bar];
+    case DW_PCIE_EP_BAR_RESIZABLE:
+        return rebar_size(s, bar);
+    default:
+        return 0;
+    }
+}
+
+/*
+ * What a DBI2 write of @val to BAR @bar's mask leaves there: all of it
+ * for a programmable BAR; the enable bit of the lower half, and the size
+ * bits the hardware keeps, for a fixed or resizable one.
+ */
+uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val)
+{
+    uint64_t size = bar_hw_size(s, bar);
+
+    if (bar > 0 && dw_pcie_ep_bar_is_64bit(s, bar - 1) &&
+        bar_hw_size(s, bar - 1)) {
+        return (bar_hw_size(s, bar - 1) - 1) >> 32;  /* the upper half */
+    }
+    if (!size) {
+        return val;
+    }
+    return ((uint32_t)(size - 1) & ~DW_PCIE_EP_BAR_MASK_ENABLE) |
+           (val & DW_PCIE_EP_BAR_MASK_ENABLE);
+}
+
+/* A new size selected: the BAR's masks, and what they leave of its address */
+static void rebar_apply(DWPCIeEPState *s)
+{
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        if (bar_kind(s, bar) != DW_PCIE_EP_BAR_RESIZABLE) {
+            continue;
+        }
+        s->bar_mask[bar] = dw_pcie_ep_bar_mask_write(s, bar, s->bar_mask[bar]);
+        if (bar + 1 < DW_PCIE_EP_NUM_BARS && dw_pcie_ep_bar_is_64bit(s, bar)) {
+            s->bar_mask[bar + 1] = dw_pcie_ep_bar_mask_write(s, bar + 1, 0);
+        }
+    }
+    for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
+        s->bar_addr[bar] &= dw_pcie_ep_bar_writable_bits(s, bar);
+    }
+}
+
+/* After a write to [@addr, @addr + @size): the capabilities' side effects */
+static void rebar_written(DWPCIeEPState *s, hwaddr addr, unsigned size,
+                          bool local, bool ro_writable)
+{
+    unsigned n = num_resizable_bars(s);
+    bool changed = false;
+
+    for (int i = 0; i < n; i++) {
+        hwaddr cap = rebar_entry(i), ctrl = cap + PCI_REBAR_CAP;
+        uint32_t sizes = pci_get_long(&s->config[cap]) & PCI_REBAR_CAP_SIZES;
+
+        /* Only a write the sizes take (under DBI_RO_WR_EN) selects one */
+        if (ro_writable && ranges_overlap(addr, size, cap, 4) && sizes) {
+            pci_set_long(&s->config[ctrl],
+                         FIELD_DP32(pci_get_long(&s->config[ctrl]), REBAR_CTRL,
+                                    BAR_SIZE, ctz32(sizes) - 4));
+        }
+        changed |= ranges_overlap(addr, size, cap, 8);
+    }
+    if (changed) {
+        rebar_apply(s);
+        dw_pcie_ep_inbound_changed(s, local);
+        dw_pcie_ep_bars_changed(s);
+    }
+}
+
+/*
+ * A directed speed change completes at once on a link that is up, as
+ * R-Car's glue driver waits for; with no partner it stays pending.
+ */
+static void speed_change_written(DWPCIeEPState *s, hwaddr addr, unsigned size)
+{
+    uint32_t v = pci_get_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL]);
+
+    if (ranges_overlap(addr, size, A_LINK_WIDTH_SPEED_CONTROL, 4) &&
+        FIELD_EX32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE) &&
+        dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP) {
+        pci_set_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL],
+                     FIELD_DP32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE, 0));
+    }
 }
 
 /*
@@ -243,6 +405,7 @@ void dw_pcie_ep_init_config(DWPCIeEPState *s)
     init_pcie_cap(s);
     init_msix_cap(s);
     init_ptm_cap(s);
+    init_rebar_cap(s);
     init_port_logic(s);
     dw_pcie_ep_update_link_status(s);
     memcpy(s->config_reset, s->config, sizeof(s->config_reset));
@@ -559,6 +722,8 @@ void dw_pcie_ep_config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
     if (local && ranges_overlap(addr, size, PCI_COMMAND, 1)) {
         dw_pcie_ep_inbound_changed(s, true);
     }
+    rebar_written(s, addr, size, local, ro_writable);
+    speed_change_written(s, addr, size);
     if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
         ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCAP, 4) ||

@@ -26,9 +26,31 @@ static const char *const dw_pcie_ep_reg_names[DW_PCIE_EP_MMIO_COUNT] = {
     [DW_PCIE_EP_MMIO_DBI2] = "dbi2",
     [DW_PCIE_EP_MMIO_ATU] = "atu",
     [DW_PCIE_EP_MMIO_ADDR_SPACE] = "addr_space",
-    [DW_PCIE_EP_MMIO_ELBI] = "elbi",
     [DW_PCIE_EP_MMIO_DMA] = "dma",
 };
+
+/* The reg-name of sysbus MMIO region @i: the core's, then the glue's */
+static const char *reg_name(DWPCIeEPClass *dc, int i)
+{
+    if (i == DW_PCIE_EP_MMIO_ELBI) {
+        return dc->glue.name;
+    }
+    if (i >= DW_PCIE_EP_MMIO_COUNT) {
+        return dc->extra_regions[i - DW_PCIE_EP_MMIO_COUNT].name;
+    }
+    return dw_pcie_ep_reg_names[i];
+}
+
+static void set_compatible(DWPCIeEPClass *dc, void *fdt, const char *node)
+{
+    unsigned n = 0;
+
+    while (dc->compatible[n]) {
+        n++;
+    }
+    qemu_fdt_setprop_string_array(fdt, node, "compatible",
+                                  (char **)dc->compatible, n);
+}
 
 /* The eDMA's lines, named as Linux looks them up: "dma" or "dma0".."dmaN" */
 static void add_edma_interrupts(SysBusDevice *sbdev, void *fdt,
@@ -134,14 +156,15 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
                              hwaddr bus_base, int irq_start)
 {
     DWPCIeEPState *s = DW_PCIE_EP(sbdev);
+    DWPCIeEPClass *dc = DW_PCIE_EP_GET_CLASS(s);
     /* The root node has two address cells and two size cells. */
-    uint64_t reg[DW_PCIE_EP_MMIO_COUNT * 2];
-    const char *names[DW_PCIE_EP_MMIO_COUNT];
+    g_autofree uint64_t *reg = g_new(uint64_t, sbdev->num_mmio * 2);
+    g_autofree const char **names = g_new(const char *, sbdev->num_mmio);
     const uint8_t max_functions = 1;
     int n = 0;
     char *node;
 
-    for (int i = 0; i < DW_PCIE_EP_MMIO_COUNT; i++) {
+    for (int i = 0; i < sbdev->num_mmio; i++) {
         MemoryRegion *mr;
 
         /* With the legacy viewports, Linux finds them in DBI. */
@@ -153,12 +176,12 @@ void dw_pcie_ep_add_fdt_node(SysBusDevice *sbdev, void *fdt,
         reg[2 * n] = cpu_to_be64(bus_base +
                                  platform_bus_get_mmio_addr(pbus, sbdev, i));
         reg[2 * n + 1] = cpu_to_be64(memory_region_size(mr));
-        names[n++] = dw_pcie_ep_reg_names[i];
+        names[n++] = reg_name(dc, i);
     }
 
     node = g_strdup_printf("/pcie-ep@%" PRIx64, be64_to_cpu(reg[0]));
     qemu_fdt_add_subnode(fdt, node);
-    qemu_fdt_setprop_string(fdt, node, "compatible", "snps,dw-pcie-ep");
+    set_compatible(dc, fdt, node);
     qemu_fdt_setprop(fdt, node, "reg", reg, n * 2 * sizeof(reg[0]));
     qemu_fdt_setprop_string_array(fdt, node, "reg-names", (char **)names, n);
     qemu_fdt_setprop(fdt, node, "max-functions", &max_functions,

@@ -28,6 +28,7 @@ void dw_pcie_ep_reset_non_sticky(DWPCIeEPState *s);
 bool dw_pcie_ep_is_bar_reg(hwaddr addr);
 bool dw_pcie_ep_bar_is_64bit(DWPCIeEPState *s, int bar);
 uint32_t dw_pcie_ep_bar_writable_bits(DWPCIeEPState *s, int bar);
+uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val);
 bool dw_pcie_ep_bar_decode(DWPCIeEPState *s, uint64_t pci_addr,
                            DWiATUBarHit *hit);
 

@@ -329,7 +329,7 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
             s->bar_mask[bar + 1] = 0;
             s->bar_addr[bar + 1] = 0;
         }
-        *reg = val;
+        *reg = dw_pcie_ep_bar_mask_write(s, bar, val);
         s->bar_addr[bar] &= dw_pcie_ep_bar_writable_bits(s, bar);
         dw_pcie_ep_inbound_changed(s, true);
     } else {
@@ -411,8 +411,19 @@ static void elbi_write(void *opaque, hwaddr addr, uint64_t val,
                       addr);
         return;
     }
-    s->ltssm_enable = FIELD_EX32(val, APP_LTSSM_CONTROL, LTSSM_ENABLE);
+    dw_pcie_ep_set_ltssm_enable(s, FIELD_EX32(val, APP_LTSSM_CONTROL,
+                                              LTSSM_ENABLE));
+}
+
+void dw_pcie_ep_set_ltssm_enable(DWPCIeEPState *s, bool enable)
+{
+    s->ltssm_enable = enable;
     dw_pcie_ep_link_state_changed(s);
+}
+
+bool dw_pcie_ep_link_is_up(DWPCIeEPState *s)
+{
+    return s->link_state == DW_PCIE_EP_LINK_UP;
 }
 
 static const MemoryRegionOps elbi_ops = {
@@ -1027,6 +1038,9 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     s->atu_viewport = 0;
     dw_edma_reset(&s->edma);
     dw_pcie_ep_bridge_reset(s);
+    if (DW_PCIE_EP_GET_CLASS(s)->glue_reset) {
+        DW_PCIE_EP_GET_CLASS(s)->glue_reset(s);
+    }
     outbound_changed(s);
     trace_dw_pcie_ep_reset();
 }
@@ -1045,7 +1059,15 @@ static void dw_pcie_ep_reset_exit(Object *obj, ResetType type)
 
 static bool check_properties(DWPCIeEPState *s, Error **errp)
 {
+    DWPCIeEPClass *dc = DW_PCIE_EP_GET_CLASS(s);
     uint32_t version;
+
+    /* The glue's blocks come after the eDMA's in the reg entries */
+    if (dc->extra_regions && s->edma.legacy) {
+        error_setg(errp, "%s has no legacy eDMA viewport (edma-legacy)",
+                   object_get_typename(OBJECT(s)));
+        return false;
+    }
 
     if (!dw_pcie_ep_parse_ip_version(s->ip_version, &version)) {
         error_setg(errp, "ip-version '%s' is not of the form X.YZa, "
@@ -1099,6 +1121,7 @@ static void dma_destroy(DWPCIeEPState *s)
 static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
+    DWPCIeEPClass *dc = DW_PCIE_EP_GET_CLASS(s);
     SysBusDevice *sbd = SYS_BUS_DEVICE(dev);
 
     if (!check_properties(s, errp)) {
@@ -1120,8 +1143,8 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     memory_region_init_io(&s->window_io, OBJECT(s), &window_ops, s,
                           "dw-pcie-ep.addr_space.tlp", s->addr_space_size);
     memory_region_add_subregion_overlap(&s->addr_space, 0, &s->window_io, 0);
-    memory_region_init_io(&s->elbi, OBJECT(s), &elbi_ops, s,
-                          "dw-pcie-ep.elbi", DW_PCIE_EP_ELBI_SIZE);
+    memory_region_init_io(&s->elbi, OBJECT(s), dc->glue.ops, s,
+                          dc->glue.name, dc->glue.size);
     /*
      * A window read waits for the host with the BQL dropped: QEMU's
      * per-device re-entrancy guard would stay engaged meanwhile and fail
@@ -1135,6 +1158,13 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->atu);
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
+    for (int i = 0; dc->extra_regions && dc->extra_regions[i].name; i++) {
+        const DWPCIeEPGlueRegion *r = &dc->extra_regions[i];
+
+        assert(i < DW_PCIE_EP_MAX_EXTRA_REGIONS);
+        memory_region_init_io(&s->extra_mmio[i], OBJECT(s), r->ops, s,
+                              r->name, r->size);
+    }
     if (!dw_pcie_ep_iommu_realize(s, errp)) {
         return;
     }
@@ -1151,6 +1181,9 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
                                     dw_edma_mmio(&s->edma));
     } else {
         sysbus_init_mmio(sbd, dw_edma_mmio(&s->edma));
+    }
+    for (int i = 0; dc->extra_regions && dc->extra_regions[i].name; i++) {
+        sysbus_init_mmio(sbd, &s->extra_mmio[i]);
     }
     for (unsigned i = 0; i < dw_edma_num_irqs(&s->edma); i++) {
         sysbus_init_irq(sbd, &s->edma.irq[i]);
@@ -1269,7 +1302,7 @@ static const VMStateDescription vmstate_dw_pcie_ep_hazard_policy = {
 };
 
 /* Version 2: the eDMA */
-static const VMStateDescription vmstate_dw_pcie_ep = {
+const VMStateDescription vmstate_dw_pcie_ep = {
     .name = TYPE_DW_PCIE_EP,
     .version_id = 2,
     .minimum_version_id = 2,
@@ -1357,9 +1390,14 @@ static void dw_pcie_ep_instance_init(Object *obj)
                                    OBJ_PROP_FLAG_READ);
 }
 
+static const char *const dw_pcie_ep_compatible[] = {
+    "snps,dw-pcie-ep", NULL
+};
+
 static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
+    DWPCIeEPClass *epc = DW_PCIE_EP_CLASS(klass);
     ResettableClass *rc = RESETTABLE_CLASS(klass);
     SysBusFDTNodeProviderClass *fdtc = SYSBUS_FDT_NODE_PROVIDER_CLASS(klass);
 
@@ -1372,6 +1410,10 @@ static void dw_pcie_ep_class_init(ObjectClass *klass, const void *data)
     rc->phases.hold = dw_pcie_ep_reset_hold;
     rc->phases.exit = dw_pcie_ep_reset_exit;
     fdtc->add_fdt_node = dw_pcie_ep_add_fdt_node;
+    epc->compatible = dw_pcie_ep_compatible;
+    epc->glue = (DWPCIeEPGlueRegion) {
+        .name = "elbi", .ops = &elbi_ops, .size = DW_PCIE_EP_ELBI_SIZE,
+    };
     dw_pcie_ep_bridge_class_init(klass);
 }
 
@@ -1381,6 +1423,7 @@ static const TypeInfo dw_pcie_ep_types[] = {
         .parent = TYPE_DYNAMIC_SYS_BUS_DEVICE,
         .instance_size = sizeof(DWPCIeEPState),
         .instance_init = dw_pcie_ep_instance_init,
+        .class_size = sizeof(DWPCIeEPClass),
         .class_init = dw_pcie_ep_class_init,
         .interfaces = (const InterfaceInfo[]) {
             { TYPE_SYSBUS_FDT_NODE_PROVIDER },

@@ -22,8 +22,15 @@
 #define DW_PCIE_EP_MSIX_CAP     0xb0
 /* Extended capabilities */
 #define DW_PCIE_EP_PTM_CAP      0x100
+#define DW_PCIE_EP_REBAR_CAP    0x110   /* with resizable BARs only */
 
 #define DW_PCIE_EP_NUM_BARS     6
+
+/* Resizable BAR Control (PCIe 6.0 7.8.6.3; pci_regs.h has 5 size bits) */
+FIELD(REBAR_CTRL, BAR_IDX, 0, 3)
+FIELD(REBAR_CTRL, NBAR, 5, 3)
+FIELD(REBAR_CTRL, BAR_SIZE, 8, 6)
+FIELD(REBAR_CTRL, SIZES, 16, 16)
 
 /* PCIe capability: Link Capabilities' width (not a field of pcie_regs.h) */
 FIELD(LNKCAP, MLW, 4, 6)

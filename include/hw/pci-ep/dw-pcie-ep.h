@@ -20,7 +20,7 @@
 #include "hw/pci-ep/dw-pcie-ep-posted.h"
 
 #define TYPE_DW_PCIE_EP "dw-pcie-ep"
-OBJECT_DECLARE_SIMPLE_TYPE(DWPCIeEPState, DW_PCIE_EP)
+OBJECT_DECLARE_TYPE(DWPCIeEPState, DWPCIeEPClass, DW_PCIE_EP)
 
 /* Sysbus MMIO indexes, in the order of the device tree's reg-names. */
 enum {
@@ -57,6 +57,44 @@ typedef enum DWInFlight {
     DW_IN_FLIGHT__COUNT,
 } DWInFlight;
 
+/*
+ * How a BAR's size is set, as the controller was built: by its DBI2
+ * mask, fixed (the mask's size bits are read-only), or by the Resizable
+ * BAR capability (the mask follows the selected size).
+ */
+typedef enum DWPCIeEPBarKind {
+    DW_PCIE_EP_BAR_PROGRAMMABLE,
+    DW_PCIE_EP_BAR_FIXED,
+    DW_PCIE_EP_BAR_RESIZABLE,
+} DWPCIeEPBarKind;
+
+/* A register block of a SoC's glue; the MemoryRegionOps' opaque is us */
+typedef struct DWPCIeEPGlueRegion {
+    const char *name;                   /* its reg-name */
+    const MemoryRegionOps *ops;
+    hwaddr size;
+} DWPCIeEPGlueRegion;
+
+#define DW_PCIE_EP_MAX_EXTRA_REGIONS    2
+
+/*
+ * What a SoC's glue adds to the DesignWare core (the generic controller
+ * has the ELBI registers and programmable BARs): its compatible strings,
+ * its register block at DW_PCIE_EP_MMIO_ELBI, more blocks after the
+ * core's (sysbus MMIO DW_PCIE_EP_MMIO_COUNT on), the reset of their
+ * registers, and the BARs the SoC's controller was built with.
+ */
+struct DWPCIeEPClass {
+    SysBusDeviceClass parent_class;
+
+    const char *const *compatible;      /* most specific first, NULL */
+    DWPCIeEPGlueRegion glue;
+    const DWPCIeEPGlueRegion *extra_regions;    /* up to a NULL name */
+    void (*glue_reset)(DWPCIeEPState *s);
+    DWPCIeEPBarKind bar_kind[DW_PCIE_EP_NUM_BARS];
+    uint64_t bar_fixed_size[DW_PCIE_EP_NUM_BARS];
+};
+
 /* At most one guest error line per second for a repeated event */
 typedef struct DWLogLimit {
     int64_t next_ms;
@@ -80,7 +118,8 @@ struct DWPCIeEPState {
     MemoryRegion window_io;
     MemoryListener window_listener; /* where the CPUs see the window */
     hwaddr window_base;
-    MemoryRegion elbi;
+    MemoryRegion elbi;          /* the glue's registers: ELBI, or a SoC's */
+    MemoryRegion extra_mmio[DW_PCIE_EP_MAX_EXTRA_REGIONS];
     /*
      * Where inbound TLPs land: the EP's DMA address space, dma_as on
      * "memory" (the system's by default), or the SMMU's for stream-id.
@@ -196,6 +235,12 @@ struct DWPCIeEPState {
 #define DW_PCIE_EP_POSTED_LATENCY_NS    100000
 /* posted-write-depth by default: writes the bridge holds */
 #define DW_PCIE_EP_POSTED_DEPTH         16
+
+extern const VMStateDescription vmstate_dw_pcie_ep;
+
+/* For a SoC's glue: the LTSSM enable it controls, and the link's state */
+void dw_pcie_ep_set_ltssm_enable(DWPCIeEPState *s, bool enable);
+bool dw_pcie_ep_link_is_up(DWPCIeEPState *s);
 
 /* The function's configuration space as the host sees it (the link). */
 uint32_t dw_pcie_ep_host_config_read(DWPCIeEPState *s, hwaddr addr,
