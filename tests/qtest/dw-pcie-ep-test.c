@@ -2037,6 +2037,155 @@ static void test_edma_legacy(void)
     qtest_quit(qts);
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* R-Car Gen4 (S4): the same core, Renesas' glue and BARs */
+
+#define APP                 (ep_base + 0x3000)
+#define PCIERSTCTRL1        0x14
+#define PCIEINTSTS0         0x84
+#define PCIEDMAINTSTSEN     0x314
+#define LINK_SPEED_CONTROL  0x80c
+#define SPEED_CHANGE        (1u << 17)
+#define REBAR_CAP(i)        (4 + 8 * (i))
+#define REBAR_CTRL(i)       (8 + 8 * (i))
+
+static QTestState *rcar_start(const char *props)
+{
+    g_autofree char *smp = smp_args();
+
+    return qtest_initf("-M virt,gic-version=3 -nic none %s "
+                       "-device rcar-gen4-pcie-ep,id=ep%s%s", smp,
+                       posted_default(props), props);
+}
+
+/*
+ * The glue's registers: LTSSM enable in PCIERSTCTRL1 (with the PHY
+ * reset held at reset), link status in PCIEINTSTS0, enables kept; a
+ * directed speed change stays pending with no partner.
+ */
+static void test_rcar_app(void)
+{
+    QTestState *qts = rcar_start("");
+
+    g_assert_cmphex(qtest_readl(qts, APP + PCIERSTCTRL1), ==, 0x00010000);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIEINTSTS0), ==, 0);
+    /* r8a779f0_pcie_ltssm_control(true) */
+    qtest_writel(qts, APP + PCIERSTCTRL1, 0x00000001);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIERSTCTRL1), ==, 0x00000001);
+    /* No partner: the link stays down */
+    g_assert_cmphex(qtest_readl(qts, APP + PCIEINTSTS0), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI + PORT_DEBUG1) & 0x10, ==, 0);
+    qtest_writel(qts, APP + PCIEDMAINTSTSEN, 0xffff);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIEDMAINTSTSEN), ==, 0xffff);
+    /* Read-only: the write is refused, the status is what it was */
+    qtest_writel(qts, APP + PCIEINTSTS0, 0xc0);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIEINTSTS0), ==, 0);
+    qtest_writel(qts, DBI + LINK_SPEED_CONTROL,
+                 qtest_readl(qts, DBI + LINK_SPEED_CONTROL) | SPEED_CHANGE);
+    g_assert_cmphex(qtest_readl(qts, DBI + LINK_SPEED_CONTROL) & SPEED_CHANGE,
+                    ==, SPEED_CHANGE);
+    /* A reset drops the LTSSM enable and holds the PHY again */
+    qtest_system_reset(qts);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIERSTCTRL1), ==, 0x00010000);
+    g_assert_cmphex(qtest_readl(qts, APP + PCIEDMAINTSTSEN), ==, 0);
+    qtest_quit(qts);
+}
+
+/* dw_pcie_ep_set_bar_resizable(): enable bit in DBI2, one size in CAP */
+static void set_rebar(QTestState *qts, int bar, int entry, uint64_t size,
+                      uint32_t flags)
+{
+    uint16_t rebar = find_ext_cap(qts, EXT_CAP_REBAR);
+
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(bar), 1);
+    qtest_writel(qts, DBI + PCI_BAR(bar), flags);
+    if (flags & 0x4) {
+        qtest_writel(qts, DBI2 + PCI_BAR(bar + 1), 0);
+        qtest_writel(qts, DBI + PCI_BAR(bar + 1), 0);
+    }
+    qtest_writel(qts, DBI + rebar + REBAR_CTRL(entry),
+                 qtest_readl(qts, DBI + rebar + REBAR_CTRL(entry)) & 0xffff);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(entry),
+                 1u << (4 + __builtin_ctzll(size >> 20)));
+    ro_wr_en(qts, false);
+}
+
+/*
+ * R-Car's BARs: 0 and 2 resizable (the capability lists them, and the
+ * BAR's size follows the selected one, not a DBI2 mask), 4 fixed at
+ * 256 bytes (only the enable bit of its mask is writable).
+ */
+static void test_rcar_bars(void)
+{
+    QTestState *qts = rcar_start("");
+    uint16_t rebar = find_ext_cap(qts, EXT_CAP_REBAR);
+
+    g_assert_cmphex(rebar, !=, 0);
+    /* Two resizable BARs, 0 and 2; 1 MB supported and selected at reset */
+    g_assert_cmphex(qtest_readl(qts, DBI + rebar + REBAR_CTRL(0)), ==, 0x40);
+    g_assert_cmphex(qtest_readl(qts, DBI + rebar + REBAR_CTRL(1)), ==, 0x2);
+    g_assert_cmphex(qtest_readl(qts, DBI + rebar + REBAR_CAP(0)), ==, 0x10);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0);
+
+    /* vNTB's config BAR: a 2 MB 32-bit BAR0 */
+    set_rebar(qts, 0, 0, 2 * 1024 * 1024, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI + rebar + REBAR_CTRL(0)) & 0x3f00,
+                    ==, 0x100);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0xffe00000);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(0)), ==, 0x001fffff);
+    /* A DBI2 mask write does not resize it */
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(0), 0xffff);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0xffe00000);
+    /* The host selects 1 MB; the supported sizes stay read-only to it */
+    qtest_writel(qts, DBI + rebar + REBAR_CTRL(0), 0x000);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(0), 0xfffffff0);
+    g_assert_cmphex(qtest_readl(qts, DBI + rebar + REBAR_CAP(0)), ==, 0x20);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0xfff00000);
+
+    /* A 64-bit 8 GB BAR2: the upper half's mask follows too */
+    set_rebar(qts, 2, 1, 8ULL << 30, 0xc);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0x0000000c);
+    g_assert_cmphex(size_bar(qts, 3), ==, 0xfffffffe);
+
+    /* BAR4, fixed: Linux's mask of 64 KiB leaves it at 256 bytes */
+    set_bar(qts, 4, 0x10000, 0);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(4)), ==, 0xff);
+    g_assert_cmphex(size_bar(qts, 4), ==, 0xffffff00);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(4), 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 4), ==, 0);
+
+    /* A programmable BAR stays so */
+    set_bar(qts, 5, 0x4000, 0);
+    g_assert_cmphex(size_bar(qts, 5), ==, 0xffffc000);
+    qtest_quit(qts);
+}
+
+/* The fixed BAR decodes 256 bytes over the eDMA's registers (vNTB's DB) */
+static void test_rcar_fixed_bar_inbound(void)
+{
+    QTestState *qts = rcar_start("");
+
+    set_bar(qts, 4, 256, 0);
+    qtest_writel(qts, DBI + PCI_BAR(4), 0x30000000);
+    qtest_writew(qts, DBI + PCI_COMMAND, 0x0006);
+    loopback(qts, true);
+    map_outbound(qts, 0, WINDOW, 0x30000000, 0x1000);
+    map_inbound_bar(qts, 0, 4, RAM + 0x200000);
+    qtest_writel(qts, WINDOW + 0xfc, 0x600dcafe);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x2000fc), ==, 0x600dcafe);
+    /* Past the 256 bytes, no BAR decodes */
+    qtest_writel(qts, RAM + 0x200100, 0x11111111);
+    qtest_writel(qts, WINDOW + 0x100, 0x22222222);
+    g_assert_cmphex(qtest_readl(qts, RAM + 0x200100), ==, 0x11111111);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2103,6 +2252,10 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/edma/doorbell", test_edma_doorbell);
     qtest_add_func("/dw-pcie-ep/edma/looping-list", test_edma_looping_list);
     qtest_add_func("/dw-pcie-ep/edma/legacy", test_edma_legacy);
+    qtest_add_func("/dw-pcie-ep/rcar/app", test_rcar_app);
+    qtest_add_func("/dw-pcie-ep/rcar/bars", test_rcar_bars);
+    qtest_add_func("/dw-pcie-ep/rcar/fixed-bar-inbound",
+                   test_rcar_fixed_bar_inbound);
     qtest_add_func("/dw-pcie-ep/edma/migration", test_edma_migration);
     qtest_add_func("/dw-pcie-ep/smmu/inbound", test_smmu_inbound);
     qtest_add_func("/dw-pcie-ep/smmu/edma", test_smmu_edma);
