@@ -33,14 +33,17 @@ fetch_busybox() {
 }
 
 build_initramfs() {
-    local inputs tests=() key out stage f
+    local inputs tests=() mods=() key out stage f
     fetch_busybox
     for f in pci_endpoint_test pcitest; do
         [[ -f $kout/$f ]] && tests+=("$kout/$f")
     done
     ((${#tests[@]})) || die "no test program in $kout"
     mapfile -t inputs < <(find "$LAB_ROOT/guest" -type f ! -name kernel.config | sort)
-    key=$(hash_of "${inputs[@]}" "${tests[@]}" "$busybox_dir/bin/busybox")
+    # The kernel's modules (ntb_netdev), for modprobe in the guests
+    [[ -d $kout/modules-root/lib/modules ]] &&
+        mapfile -t mods < <(find "$kout/modules-root/lib/modules" -type f | sort)
+    key=$(hash_of "${inputs[@]}" "${tests[@]}" "${mods[@]}" "$busybox_dir/bin/busybox")
     out=$LAB_CACHE/initramfs/initramfs-$key.cpio.gz
     if [[ ! -f $out ]]; then
         log "building the initramfs"
@@ -50,6 +53,7 @@ build_initramfs() {
         install -m 755 "$LAB_ROOT/guest/init" "$stage/init"
         install -m 755 "$LAB_ROOT"/guest/lab/* "$stage/lab/"
         install -m 755 "${tests[@]}" "$stage/bin/"
+        ((${#mods[@]})) && cp -a "$kout/modules-root/lib" "$stage/"
         aarch64-linux-gnu-gcc -static -O2 -Wall -o "$stage/bin/lab-bench" \
             "$LAB_ROOT/guest/bench/lab-bench.c" >&2 ||
             die "guest/bench/lab-bench.c does not build"

@@ -96,12 +96,13 @@ configure_kernel() {
     check_config
 }
 
-# Every "=y" of the fragment must have survived the dependency checks.
+# Every "=y" and "=m" of the fragment must have survived the dependency
+# checks.
 check_config() {
-    local sym missing=() fatal=()
-    while IFS='=' read -r sym _; do
-        grep -qx "$sym=y" "$out/.config" || missing+=("$sym")
-    done < <(grep -E '^CONFIG_[A-Z0-9_]+=y' "$fragment")
+    local sym val missing=() fatal=()
+    while IFS='=' read -r sym val; do
+        grep -qx "$sym=$val" "$out/.config" || missing+=("$sym")
+    done < <(grep -E '^CONFIG_[A-Z0-9_]+=[ym]$' "$fragment")
     ((${#missing[@]} == 0)) && return 0
     log "warning: this kernel does not enable: ${missing[*]}"
     for sym in "${REQUIRED_SYMBOLS[@]}"; do
@@ -131,6 +132,19 @@ build_test_program() {
     fi
 }
 
+# The fragment's modules (=m), installed under $out/modules-root for the
+# initramfs, with the modules.dep that modprobe reads
+build_modules() {
+    rm -rf "$out/modules-root"
+    grep -qx 'CONFIG_MODULES=y' "$out/.config" || return 0
+    log "building the kernel's modules"
+    make -s -C "$src" O="$out" "${make_args[@]}" -j "$LAB_JOBS" modules >&2 &&
+        make -s -C "$src" O="$out" "${make_args[@]}" INSTALL_MOD_STRIP=1 \
+            INSTALL_MOD_PATH="$out/modules-root" DEPMOD=/sbin/depmod \
+            modules_install >&2 ||
+        die "the kernel's modules do not build"
+}
+
 build_kernel() {
     kernel_source
     patch_source
@@ -146,6 +160,7 @@ build_kernel() {
         make -s -C "$src" O="$out" "${make_args[@]}" -j "$LAB_JOBS" Image >&2 ||
             die "the kernel build failed"
         cp -p "$out/arch/arm64/boot/Image" "$out/Image"
+        build_modules
         touch "$out/.lab-built"
     fi
     build_test_program
