@@ -17,17 +17,29 @@
  *       or through the window, each ending with an interrupt.  Prints
  *       "@@lab load KIND-IRQ OK FAILED"; works with the ABI of 6.12
  *       (ioctls return 1 for success) and of 7.2 (0)
+ *   lab-bench tcp-recv PORT NAME TIMEOUT
+ *       accept one TCP connection on PORT within TIMEOUT seconds and
+ *       read it to its end; prints "@@lab ok NAME" with the bytes and
+ *       the rate, first byte to end (a step for scripts/lab)
+ *   lab-bench tcp-send ADDR PORT MIB
+ *       connect to ADDR:PORT (retrying for 60 s while nothing listens),
+ *       send MIB MiB and close; 0 MiB makes a bare "go" signal
  *
  * Copyright (c) 2026 The pciep-lab authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,6 +197,106 @@ static int bench_load(const char *dev, const char *kind, const char *irq,
     return 0;
 }
 
+
+#define TCP_CHUNK   (64 * 1024)
+
+static void on_alarm(int sig)
+{
+    (void)sig;  /* only interrupts the blocking call */
+}
+
+static int tcp_recv(int port, const char *name, int timeout)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons(port) };
+    static char buf[TCP_CHUNK];
+    double t0 = 0, t1;
+    long long bytes = 0;
+    int one = 1, ls, fd;
+    ssize_t n;
+
+    ls = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) ||
+        listen(ls, 1)) {
+        printf("@@lab fail %s cannot listen on port %d: %s\n", name, port,
+               strerror(errno));
+        return 1;
+    }
+    sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
+    alarm(timeout);
+    fd = accept(ls, NULL, NULL);
+    if (fd < 0) {
+        printf("@@lab fail %s no connection on port %d in %d s\n", name, port,
+               timeout);
+        return 1;
+    }
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        if (!bytes) {
+            t0 = now_ns();
+        }
+        bytes += n;
+    }
+    t1 = now_ns();
+    alarm(0);
+    if (n < 0) {
+        printf("@@lab fail %s read: %s after %lld bytes\n", name,
+               strerror(errno), bytes);
+        return 1;
+    }
+    if (bytes) {
+        printf("@@lab ok %s %lld bytes in %.3f s: %.1f MiB/s\n", name, bytes,
+               (t1 - t0) / 1e9, bytes / 1048576.0 / ((t1 - t0) / 1e9));
+    }
+    close(fd);
+    close(ls);
+    return 0;
+}
+
+static int tcp_send(const char *addr, int port, long mib)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons(port) };
+    static char buf[TCP_CHUNK];
+    long long left = (long long)mib << 20;
+    int fd = -1, tries;
+
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        fprintf(stderr, "lab-bench: bad address %s\n", addr);
+        return 2;
+    }
+    for (tries = 0; tries < 300; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+            break;
+        }
+        close(fd);
+        fd = -1;
+        usleep(200 * 1000);
+    }
+    if (fd < 0) {
+        printf("@@lab fail tcp-send nothing listens on %s:%d\n", addr, port);
+        return 1;
+    }
+    memset(buf, 0x5a, sizeof(buf));
+    while (left > 0) {
+        ssize_t n = write(fd, buf, left < TCP_CHUNK ? left : TCP_CHUNK);
+
+        if (n <= 0) {
+            printf("@@lab fail tcp-send write to %s:%d: %s\n", addr, port,
+                   strerror(errno));
+            return 1;
+        }
+        left -= n;
+    }
+    /* The receiver's close says everything has arrived */
+    shutdown(fd, SHUT_WR);
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && !strcmp(argv[1], "access")) {
@@ -198,9 +310,17 @@ int main(int argc, char **argv)
         return bench_load(argv[2], argv[3], argv[4], atol(argv[5]),
                           strtoul(argv[6], NULL, 0));
     }
+    if (argc == 5 && !strcmp(argv[1], "tcp-recv")) {
+        return tcp_recv(atoi(argv[2]), argv[3], atoi(argv[4]));
+    }
+    if (argc == 5 && !strcmp(argv[1], "tcp-send")) {
+        return tcp_send(argv[2], atoi(argv[3]), atol(argv[4]));
+    }
     fprintf(stderr, "usage: lab-bench access NAME PHYS SIZE COUNT\n"
                     "       lab-bench xfer DEV SIZE COUNT\n"
                     "       lab-bench load DEV irq|dma|memcpy msi|msix "
-                    "COUNT SIZE\n");
+                    "COUNT SIZE\n"
+                    "       lab-bench tcp-recv PORT NAME TIMEOUT\n"
+                    "       lab-bench tcp-send ADDR PORT MIB\n");
     return 2;
 }

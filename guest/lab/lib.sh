@@ -31,3 +31,140 @@ lab_find_epf_test() {
     done
     return 1
 }
+
+# The endpoint controllers the lab knows: the generic DesignWare one,
+# and R-Car Gen4's glue around it
+LAB_EP_COMPATIBLE='snps,dw-pcie-ep\|renesas,rcar-gen4-pcie-ep'
+
+# lab_find_ep_node: the device-tree node of the endpoint controller, in
+# $node
+lab_find_ep_node() {
+    node=
+    for c in /sys/firmware/devicetree/base/*/compatible; do
+        grep -q "$LAB_EP_COMPATIBLE" "$c" </dev/null &&
+            node=${c%/compatible} && return 0
+    done
+    return 1
+}
+
+# lab_reg_cells NAME N: cell pair N (0: the CPU address, 1: the size) of
+# the reg entry named NAME of $node
+lab_reg_cells() {
+    i=0
+    for n in $(tr '\0' ' ' <"$node/reg-names"); do
+        [ "$n" = "$1" ] && break
+        i=$((i + 1))
+    done
+    [ "$n" = "$1" ] || return 1
+    echo "0x$(od -A n -t x1 -j $((i * 16 + $2 * 8)) -N 8 "$node/reg" | tr -d ' \n')"
+}
+
+# lab_link_up: the generic driver's start_link() is empty, so do what a
+# SoC glue driver does there and enable the LTSSM (the model's ELBI
+# register), then wait for the link; reports link-up.  R-Car's driver
+# enables its LTSSM itself: wait for its link status (PCIEINTSTS0).
+lab_link_up() {
+    if elbi=$(lab_reg_cells elbi 0); then
+        devmem "$elbi" 32 1
+        up="[ \$(devmem $((elbi + 4)) 32) = 0x00000001 ]"
+    elif app=$(lab_reg_cells app 0); then
+        up="[ \$((\$(devmem $((app + 0x84)) 32) & 0xc0)) = $((0xc0)) ]"
+    else
+        return 0
+    fi
+    if lab_wait_for 30 sh -c "$up"; then
+        lab_report ok link-up "LTSSM enabled, link up"
+    else
+        lab_report missing link-up "LTSSM enabled, but no host on the link after 30s"
+    fi
+}
+
+# lab_netdev: the first network interface other than lo
+lab_netdev() {
+    for d in /sys/class/net/*; do
+        [ "${d##*/}" = lo ] || { echo "${d##*/}"; return 0; }
+    done
+    return 1
+}
+
+# lab_ping NAME ADDR COUNT: once ADDR answers, COUNT pings 20 ms apart;
+# reports NAME with the loss and the median, p90 and max round trip
+lab_ping() {
+    out=/tmp/ping-$1
+    # The peer's address is up once one ping comes back; then measure
+    lab_wait_for 30 ping -c 1 -W 1 "$2"
+    ping -c "$3" -i 0.02 -W 2 "$2" >"$out" 2>&1
+    got=$(grep -c 'time=' "$out")
+    grep -o 'time=[0-9.]*' "$out" | cut -d= -f2 | sort -n >"$out.sorted"
+    pick() {
+        [ "$got" -gt 0 ] || { echo -; return; }
+        sed -n "$(( ($got * $1 + 99) / 100 ))p" "$out.sorted"
+    }
+    text="$2: $got of $3 received, median $(pick 50) p90 $(pick 90) max $(pick 100) ms"
+    if [ "$got" = "$3" ]; then
+        lab_report ok "$1" "$text"
+    else
+        lab_report fail "$1" "$text"
+    fi
+}
+
+# lab_ep_probe: check that the device tree has the controller and that
+# its driver probed, reporting each step; sets $node and $epc, and
+# exits the job if either is missing
+lab_ep_probe() {
+    if lab_find_ep_node; then
+        lab_report ok dt-node "/${node##*/}: reg-names $(tr '\0' ' ' <"$node/reg-names")"
+    else
+        lab_report fail dt-node "no endpoint controller ($LAB_EP_COMPATIBLE) in the device tree"
+        exit 1
+    fi
+
+    if [ -e "$node/msi-map" ]; then
+        lab_report info msi-map "msi-map present (its DeviceID 0x$(od -A n -t x1 -j 8 -N 4 "$node/msi-map" | tr -d ' \n'))"
+    fi
+    if [ -e "$node/iommus" ]; then
+        lab_report info iommus "iommus present: behind the smmu, StreamID 0x$(od -A n -t x1 -j 4 -N 4 "$node/iommus" | tr -d ' \n')"
+    fi
+    dmesg | grep -iE 'dw-pcie|designware|iATU|eDMA|iommu group|arm-smmu' | sed 's/^/@@lab info dmesg /'
+    iatu=$(dmesg | grep -o 'iATU: .*' | head -n1)
+    case $iatu in
+    '') lab_report fail iatu "the driver found no iATU: $(dmesg | grep -m1 -i 'iATU')" ;;
+    *) lab_report ok iatu "$iatu" ;;
+    esac
+
+    epc=$(ls /sys/class/pci_epc 2>/dev/null | head -n1)
+    if [ -n "$epc" ]; then
+        lab_report ok probe "endpoint controller $epc"
+    else
+        lab_report fail probe "the controller's driver created no endpoint controller"
+        exit 1
+    fi
+
+    # dw-edma's channels, as dmaengine lists them
+    chans=$(ls /sys/class/dma 2>/dev/null | tr '\n' ' ')
+    lab_report info dma-channels "${chans:-none}"
+}
+
+# lab_ntb_netdev: load ntb_netdev now that an NTB device is there (its
+# init needs one) and wait for its interface; reports netdev, sets $dev
+lab_ntb_netdev() {
+    # The NTB device registers at the end of its driver's probe, which
+    # waits for the peer; the transport takes it as it registers.
+    if ! lab_wait_for 30 sh -c 'ls /sys/bus/ntb/devices/* >/dev/null 2>&1'; then
+        lab_report fail netdev "no NTB device after 30s: $(dmesg | grep -iE 'ntb|epf' | tail -n 3 | tr '\n' ' ')"
+        dmesg | grep -iE 'ntb|epf' | sed 's/^/@@lab info kmsg /'
+        exit 1
+    fi
+    if ! lab_wait_for 10 modprobe ntb_netdev; then
+        lab_report fail netdev "modprobe ntb_netdev: $(modprobe ntb_netdev 2>&1): $(dmesg | grep -iE 'ntb' | tail -n 3 | tr '\n' ' ')"
+        dmesg | grep -iE 'ntb|epf' | sed 's/^/@@lab info kmsg /'
+        exit 1
+    fi
+    if lab_wait_for 30 lab_netdev; then
+        dev=$(lab_netdev)
+        lab_report ok netdev "ntb_netdev: $dev ($(ls /sys/bus/ntb/devices | tr '\n' ' '))"
+    else
+        lab_report fail netdev "no ntb_netdev interface after 30s: $(dmesg | grep -iE 'ntb' | tail -n 3 | tr '\n' ' ')"
+        exit 1
+    fi
+}
