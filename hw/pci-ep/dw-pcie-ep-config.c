@@ -463,6 +463,8 @@ void dw_pcie_ep_reset_non_sticky(DWPCIeEPState *s)
         s->config[i] = (s->config[i] & ~host) | (s->config_reset[i] & host);
     }
     memset(s->bar_addr, 0, sizeof(s->bar_addr));
+    /* The selected sizes are non-sticky: the masks follow them back */
+    rebar_apply(s);
     dw_pcie_ep_update_link_status(s);
     trace_dw_pcie_ep_reset_non_sticky();
 }

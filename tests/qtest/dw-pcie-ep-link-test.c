@@ -47,6 +47,7 @@
 static uint64_t ep_base = 0x0c000000ULL;
 
 typedef struct Lab {
+    const char *ep_device;  /* dw-pcie-ep unless set */
     const char *ep_args;    /* more options for the EP QEMU */
     const char *host_machine;   /* more -M options for the host QEMU */
     const char *ep_props;   /* more properties for its controller */
@@ -137,9 +138,10 @@ static void lab_start(Lab *lab)
                           : g_strdup("");
     lab->ep = qtest_initf("-M virt,gic-version=3 -nic none %s %s %s %s "
                           "-chardev socket,id=link,path=%s,server=on,wait=off "
-                          "-device dw-pcie-ep,id=ep,chardev=link,fast-path=%s"
+                          "-device %s,id=ep,chardev=link,fast-path=%s"
                           "%s%s", smp, ram, trace,
-                          lab->ep_args ? lab->ep_args : "", lab->sock, fast,
+                          lab->ep_args ? lab->ep_args : "", lab->sock,
+                          lab->ep_device ? lab->ep_device : "dw-pcie-ep", fast,
                           posted, lab->ep_props ? lab->ep_props : "");
     lab->host = qtest_initf("-M virt,gic-version=3%s -nic none %s %s "
                             "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
@@ -168,12 +170,20 @@ static uint64_t port_exp_cap(QTestState *host)
  * Link up: the LTSSM enable, then the function appears in the slot and
  * the host powers the slot on, as pciehp does on Presence Detect.
  */
+#define RCAR_PCIERSTCTRL1   (ELBI + 0x14)     /* R-Car's app block */
+#define RCAR_PCIEINTSTS0    (ELBI + 0x84)
+
 static void lab_link_up(Lab *lab)
 {
     uint64_t exp = port_exp_cap(lab->host);
 
-    qtest_writel(lab->ep, ELBI, 1);
-    g_assert(wait_for(lab->ep, ELBI + 4, 1, 1, false));
+    if (lab->ep_device && !strcmp(lab->ep_device, "rcar-gen4-pcie-ep")) {
+        qtest_writel(lab->ep, RCAR_PCIERSTCTRL1, 1);
+        g_assert(wait_for(lab->ep, RCAR_PCIEINTSTS0, 0xc0, 0xc0, false));
+    } else {
+        qtest_writel(lab->ep, ELBI, 1);
+        g_assert(wait_for(lab->ep, ELBI + 4, 1, 1, false));
+    }
     g_assert(wait_for(lab->host, exp + 0x1a, 0x40, 0x40, true));
     qtest_writew(lab->host, exp + 0x18,
                  (qtest_readw(lab->host, exp + 0x18) & ~0x7c0) | 0x100);
@@ -1220,6 +1230,46 @@ static void test_hot_reset(void)
 }
 
 /*
+ * R-Car's controller on the link: its glue trains the link, a directed
+ * speed change completes, the host sees BAR0 resizable (1 MB, from the
+ * capability, not the DBI2 mask), and a link down takes the selected
+ * size back to 1 MB (it is non-sticky), and BAR0's mask with it.
+ */
+#define REBAR               0x110
+#define LINK_SPEED_CONTROL  0x80c
+
+static void test_rcar(void)
+{
+    Lab lab = { .ep_device = "rcar-gen4-pcie-ep" };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, REBAR)) & 0xffff, ==,
+                    0x15);
+    qtest_writel(lab.host, CFG(1, 0, 0x10), 0xffffffff);
+    g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0x10)), ==, 0xfff00000);
+
+    qtest_writel(lab.ep, DBI + LINK_SPEED_CONTROL,
+                 qtest_readl(lab.ep, DBI + LINK_SPEED_CONTROL) | 1u << 17);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + LINK_SPEED_CONTROL) & 1u << 17,
+                    ==, 0);
+
+    /* The EP's driver offers 2 MB only: it is selected */
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 1);
+    qtest_writel(lab.ep, DBI + REBAR + 4, 0x20);
+    qtest_writel(lab.ep, DBI + MISC_CONTROL_1, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + REBAR + 8) & 0x3f00, ==, 0x100);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI2 + 0x10), ==, 0x001fffff);
+
+    /* The glue drops the LTSSM enable: link down */
+    qtest_writel(lab.ep, RCAR_PCIERSTCTRL1, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, RCAR_PCIEINTSTS0), ==, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + REBAR + 8) & 0x3f00, ==, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI2 + 0x10), ==, 0x000fffff);
+    lab_stop(&lab);
+}
+
+/*
  * The eDMA over the link: the write channel copies EP RAM into host RAM
  * (its PCI address: no IOMMU, bus mastering on), the read channel copies
  * it back.  With the fast path, host RAM is mapped into the eDMA's view
@@ -1426,6 +1476,7 @@ int main(int argc, char **argv)
     add_mode_tests("bars-change", test_bars_change);
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
+    add_mode_tests("rcar", test_rcar);
     add_mode_tests("its-device-id", test_its_device_id);
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
     add_mode_tests("edma", test_edma_over_link);
