@@ -249,19 +249,23 @@ static uint64_t bar_hw_size(DWPCIeEPState *s, int bar)
     }
 }
 
+static bool bar_is_upper_half(DWPCIeEPState *s, int bar);
+
 /*
  * What a DBI2 write of @val to BAR @bar's mask leaves there: all of it
- * for a programmable BAR; the enable bit of the lower half, and the size
- * bits the hardware keeps, for a fixed or resizable one.
+ * for a programmable BAR; the enable bit, and the size bits the hardware
+ * keeps, for a fixed or resizable one; and for the upper half of a
+ * 64-bit fixed or resizable BAR, the upper bits of its size.
  */
 uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val)
 {
-    uint64_t size = bar_hw_size(s, bar);
+    uint64_t size;
 
-    if (bar > 0 && dw_pcie_ep_bar_is_64bit(s, bar - 1) &&
-        bar_hw_size(s, bar - 1)) {
-        return (bar_hw_size(s, bar - 1) - 1) >> 32;  /* the upper half */
+    if (bar_is_upper_half(s, bar)) {
+        size = bar_hw_size(s, bar - 1);
+        return size ? (size - 1) >> 32 : val;
     }
+    size = bar_hw_size(s, bar);
     if (!size) {
         return val;
     }
@@ -269,20 +273,40 @@ uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val)
            (val & DW_PCIE_EP_BAR_MASK_ENABLE);
 }
 
-/* A new size selected: the BAR's masks, and what they leave of its address */
-static void rebar_apply(DWPCIeEPState *s)
+/*
+ * The masks the hardware derives (fixed and resizable BARs, and their
+ * upper halves) after a size or a type changed, and what they leave of
+ * the BARs' addresses; true if a mask changed.
+ */
+static bool derive_bar_masks(DWPCIeEPState *s)
 {
+    bool changed = false;
+
     for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
-        if (bar_kind(s, bar) != DW_PCIE_EP_BAR_RESIZABLE) {
-            continue;
+        uint32_t old = s->bar_mask[bar];
+
+        if (bar_is_upper_half(s, bar) ? bar_hw_size(s, bar - 1) != 0
+                                      : bar_hw_size(s, bar) != 0) {
+            s->bar_mask[bar] = dw_pcie_ep_bar_mask_write(s, bar, old);
         }
-        s->bar_mask[bar] = dw_pcie_ep_bar_mask_write(s, bar, s->bar_mask[bar]);
-        if (bar + 1 < DW_PCIE_EP_NUM_BARS && dw_pcie_ep_bar_is_64bit(s, bar)) {
-            s->bar_mask[bar + 1] = dw_pcie_ep_bar_mask_write(s, bar + 1, 0);
-        }
+        changed |= s->bar_mask[bar] != old;
     }
     for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
         s->bar_addr[bar] &= dw_pcie_ep_bar_writable_bits(s, bar);
+    }
+    return changed;
+}
+
+/* The smallest of a resizable BAR's supported sizes is selected */
+static void rebar_select_smallest(DWPCIeEPState *s, int i)
+{
+    hwaddr cap = rebar_entry(i), ctrl = cap + PCI_REBAR_CAP;
+    uint32_t sizes = pci_get_long(&s->config[cap]) & PCI_REBAR_CAP_SIZES;
+
+    if (sizes) {
+        pci_set_long(&s->config[ctrl],
+                     FIELD_DP32(pci_get_long(&s->config[ctrl]), REBAR_CTRL,
+                                BAR_SIZE, ctz32(sizes) - 4));
     }
 }
 
@@ -290,23 +314,18 @@ static void rebar_apply(DWPCIeEPState *s)
 static void rebar_written(DWPCIeEPState *s, hwaddr addr, unsigned size,
                           bool local, bool ro_writable)
 {
-    unsigned n = num_resizable_bars(s);
-    bool changed = false;
+    bool touched = false;
 
-    for (int i = 0; i < n; i++) {
-        hwaddr cap = rebar_entry(i), ctrl = cap + PCI_REBAR_CAP;
-        uint32_t sizes = pci_get_long(&s->config[cap]) & PCI_REBAR_CAP_SIZES;
+    for (int i = 0; i < num_resizable_bars(s); i++) {
+        hwaddr cap = rebar_entry(i);
 
         /* Only a write the sizes take (under DBI_RO_WR_EN) selects one */
-        if (ro_writable && ranges_overlap(addr, size, cap, 4) && sizes) {
-            pci_set_long(&s->config[ctrl],
-                         FIELD_DP32(pci_get_long(&s->config[ctrl]), REBAR_CTRL,
-                                    BAR_SIZE, ctz32(sizes) - 4));
+        if (ro_writable && ranges_overlap(addr, size, cap, 4)) {
+            rebar_select_smallest(s, i);
         }
-        changed |= ranges_overlap(addr, size, cap, 8);
+        touched |= ranges_overlap(addr, size, cap, 8);
     }
-    if (changed) {
-        rebar_apply(s);
+    if (touched && derive_bar_masks(s)) {
         dw_pcie_ep_inbound_changed(s, local);
         dw_pcie_ep_bars_changed(s);
     }
@@ -407,6 +426,8 @@ void dw_pcie_ep_init_config(DWPCIeEPState *s)
     init_ptm_cap(s);
     init_rebar_cap(s);
     init_port_logic(s);
+    /* Fixed and resizable BARs have their sizes, if not their enables */
+    derive_bar_masks(s);
     dw_pcie_ep_update_link_status(s);
     memcpy(s->config_reset, s->config, sizeof(s->config_reset));
 }
@@ -438,6 +459,13 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
         debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
         lnksta |= speed | width << PCI_EXP_LNKSTA_NLW_SHIFT;
     }
+    if (state == DW_PCIE_EP_LINK_UP) {
+        /* A directed speed change pending since before: done now */
+        uint32_t v = pci_get_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL]);
+
+        pci_set_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL],
+                     FIELD_DP32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE, 0));
+    }
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
     pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
     pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
@@ -463,8 +491,16 @@ void dw_pcie_ep_reset_non_sticky(DWPCIeEPState *s)
         s->config[i] = (s->config[i] & ~host) | (s->config_reset[i] & host);
     }
     memset(s->bar_addr, 0, sizeof(s->bar_addr));
-    /* The selected sizes are non-sticky: the masks follow them back */
-    rebar_apply(s);
+    /*
+     * The selected sizes are non-sticky: back to the smallest supported
+     * one (Linux offers one size), and the masks follow.
+     */
+    for (int i = 0; i < num_resizable_bars(s); i++) {
+        rebar_select_smallest(s, i);
+    }
+    if (derive_bar_masks(s)) {
+        dw_pcie_ep_bars_changed(s);
+    }
     dw_pcie_ep_update_link_status(s);
     trace_dw_pcie_ep_reset_non_sticky();
 }
@@ -531,8 +567,22 @@ static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
 {
     bool ro_writable = local && dbi_ro_writable(s);
 
-    if (ro_writable && !bar_is_upper_half(s, bar)) {
+    if (ro_writable && !bar_is_upper_half(s, bar) &&
+        s->bar_flags[bar] != (val & 0xf)) {
+        bool was_pair = bar + 1 < DW_PCIE_EP_NUM_BARS &&
+                        bar_is_upper_half(s, bar + 1);
+
         s->bar_flags[bar] = val & 0xf;
+        /*
+         * The upper half of a fixed or resizable BAR had the mask the
+         * hardware gave it: alone, it must not be a BAR of that size.
+         */
+        if (was_pair && !bar_is_upper_half(s, bar + 1) &&
+            bar_hw_size(s, bar)) {
+            s->bar_mask[bar + 1] = 0;
+            s->bar_addr[bar + 1] = 0;
+        }
+        derive_bar_masks(s);
     }
     s->bar_addr[bar] = val & dw_pcie_ep_bar_writable_bits(s, bar);
     trace_dw_pcie_ep_bar_write(bar, val, bar_read(s, bar));

@@ -1118,6 +1118,17 @@ static void dma_destroy(DWPCIeEPState *s)
     s->dma = NULL;
 }
 
+/* A block of the glue's, named "<type>.<reg-name>" in the memory tree */
+static void glue_region_init(DWPCIeEPState *s, MemoryRegion *mr,
+                             const DWPCIeEPGlueRegion *r)
+{
+    g_autofree char *name = g_strdup_printf("%s.%s",
+                                            object_get_typename(OBJECT(s)),
+                                            r->name);
+
+    memory_region_init_io(mr, OBJECT(s), r->ops, s, name, r->size);
+}
+
 static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
 {
     DWPCIeEPState *s = DW_PCIE_EP(dev);
@@ -1143,8 +1154,7 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     memory_region_init_io(&s->window_io, OBJECT(s), &window_ops, s,
                           "dw-pcie-ep.addr_space.tlp", s->addr_space_size);
     memory_region_add_subregion_overlap(&s->addr_space, 0, &s->window_io, 0);
-    memory_region_init_io(&s->elbi, OBJECT(s), dc->glue.ops, s,
-                          dc->glue.name, dc->glue.size);
+    glue_region_init(s, &s->elbi, &dc->glue);
     /*
      * A window read waits for the host with the BQL dropped: QEMU's
      * per-device re-entrancy guard would stay engaged meanwhile and fail
@@ -1159,11 +1169,8 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->addr_space);
     sysbus_init_mmio(sbd, &s->elbi);
     for (int i = 0; dc->extra_regions && dc->extra_regions[i].name; i++) {
-        const DWPCIeEPGlueRegion *r = &dc->extra_regions[i];
-
         assert(i < DW_PCIE_EP_MAX_EXTRA_REGIONS);
-        memory_region_init_io(&s->extra_mmio[i], OBJECT(s), r->ops, s,
-                              r->name, r->size);
+        glue_region_init(s, &s->extra_mmio[i], &dc->extra_regions[i]);
     }
     if (!dw_pcie_ep_iommu_realize(s, errp)) {
         return;

@@ -2166,6 +2166,48 @@ static void test_rcar_bars(void)
     qtest_quit(qts);
 }
 
+/*
+ * 64-bit pairs: the upper half of a resizable BAR follows its size, and
+ * is no BAR of its own when the pair is disabled or split (it used to
+ * keep the enable bit of an 8 GB size); a resizable BAR that is the
+ * upper half of a programmable one keeps what was written.
+ */
+static void test_rcar_bar_pairs(void)
+{
+    QTestState *qts = rcar_start("");
+    uint16_t rebar = find_ext_cap(qts, EXT_CAP_REBAR);
+
+    set_rebar(qts, 0, 0, 8ULL << 30, 0xc);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(1)), ==, 0x1);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI2 + PCI_BAR(0), 0);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(0), 1u << 17);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 0), ==, 0);
+    g_assert_cmphex(size_bar(qts, 1), ==, 0);
+
+    /* 8 GB BAR2, made 32-bit: BAR3 is no 16-byte BAR */
+    set_rebar(qts, 2, 1, 8ULL << 30, 0xc);
+    g_assert_cmphex(size_bar(qts, 3), ==, 0xfffffffe);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + PCI_BAR(2), 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 3), ==, 0);
+    qtest_quit(qts);
+
+    /* BAR1 programmable and 64-bit: BAR2 is its upper half */
+    qts = rcar_start("");
+    set_bar(qts, 1, 0x10000, 0xc);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(2)), ==, 0);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(1), 1u << 5);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(2)), ==, 0);
+    g_assert_cmphex(size_bar(qts, 1), ==, 0xffff000c);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0xffffffff);
+    qtest_quit(qts);
+}
+
 /* The fixed BAR decodes 256 bytes over the eDMA's registers (vNTB's DB) */
 static void test_rcar_fixed_bar_inbound(void)
 {
@@ -2254,6 +2296,7 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/edma/legacy", test_edma_legacy);
     qtest_add_func("/dw-pcie-ep/rcar/app", test_rcar_app);
     qtest_add_func("/dw-pcie-ep/rcar/bars", test_rcar_bars);
+    qtest_add_func("/dw-pcie-ep/rcar/bar-pairs", test_rcar_bar_pairs);
     qtest_add_func("/dw-pcie-ep/rcar/fixed-bar-inbound",
                    test_rcar_fixed_bar_inbound);
     qtest_add_func("/dw-pcie-ep/edma/migration", test_edma_migration);
