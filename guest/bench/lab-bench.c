@@ -17,13 +17,15 @@
  *       or through the window, each ending with an interrupt.  Prints
  *       "@@lab load KIND-IRQ OK FAILED"; works with the ABI of 6.12
  *       (ioctls return 1 for success) and of 7.2 (0)
- *   lab-bench tcp-recv PORT NAME TIMEOUT
- *       accept one TCP connection on PORT within TIMEOUT seconds and
- *       read it to its end; prints "@@lab ok NAME" with the bytes and
- *       the rate, first byte to end (a step for scripts/lab)
- *   lab-bench tcp-send ADDR PORT MIB
- *       connect to ADDR:PORT (retrying for 60 s while nothing listens),
- *       send MIB MiB and close; 0 MiB makes a bare "go" signal
+ *   lab-bench tcp-recv PORT NAME MIB TIMEOUT
+ *       accept one TCP connection on PORT and read it to its end, all
+ *       within TIMEOUT seconds; prints "@@lab ok NAME" with the bytes
+ *       and the rate (first byte to end) if MIB MiB came, "@@lab fail"
+ *       otherwise (a step for scripts/lab)
+ *   lab-bench tcp-send ADDR PORT MIB TIMEOUT
+ *       connect to ADDR:PORT (retrying while nothing listens), send MIB
+ *       MiB and wait for the receiver to close, all within TIMEOUT
+ *       seconds; 0 MiB makes a bare "go" signal
  *
  * Copyright (c) 2026 The pciep-lab authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -205,32 +207,32 @@ static void on_alarm(int sig)
     (void)sig;  /* only interrupts the blocking call */
 }
 
-static int tcp_recv(int port, const char *name, int timeout)
+static int tcp_recv(int port, const char *name, long mib, int timeout)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons(port) };
     static char buf[TCP_CHUNK];
+    long long bytes = 0, want = (long long)mib << 20;
     double t0 = 0, t1;
-    long long bytes = 0;
     int one = 1, ls, fd;
     ssize_t n;
 
+    sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
+    alarm(timeout);
     ls = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) ||
-        listen(ls, 1)) {
+    if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(ls, (struct sockaddr *)&sa, sizeof(sa)) || listen(ls, 1)) {
         printf("@@lab fail %s cannot listen on port %d: %s\n", name, port,
                strerror(errno));
         return 1;
     }
-    sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
-    alarm(timeout);
     fd = accept(ls, NULL, NULL);
     if (fd < 0) {
         printf("@@lab fail %s no connection on port %d in %d s\n", name, port,
                timeout);
         return 1;
     }
+    t0 = now_ns();
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
         if (!bytes) {
             t0 = now_ns();
@@ -239,44 +241,49 @@ static int tcp_recv(int port, const char *name, int timeout)
     }
     t1 = now_ns();
     alarm(0);
-    if (n < 0) {
-        printf("@@lab fail %s read: %s after %lld bytes\n", name,
-               strerror(errno), bytes);
-        return 1;
-    }
-    if (bytes) {
-        printf("@@lab ok %s %lld bytes in %.3f s: %.1f MiB/s\n", name, bytes,
-               (t1 - t0) / 1e9, bytes / 1048576.0 / ((t1 - t0) / 1e9));
-    }
     close(fd);
     close(ls);
+    if (n < 0 || bytes != want) {
+        printf("@@lab fail %s %lld of %lld bytes in %.3f s%s%s\n", name, bytes,
+               want, (t1 - t0) / 1e9, n < 0 ? ": " : "",
+               n < 0 ? strerror(errno) : "");
+        return 1;
+    }
+    if (want) {
+        printf("@@lab ok %s %lld bytes in %.3f s: %.1f MiB/s\n", name, bytes,
+               (t1 - t0) / 1e9,
+               bytes / 1048576.0 / ((t1 - t0 > 1e3 ? t1 - t0 : 1e3) / 1e9));
+    }
     return 0;
 }
 
-static int tcp_send(const char *addr, int port, long mib)
+static int tcp_send(const char *addr, int port, long mib, int timeout)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons(port) };
     static char buf[TCP_CHUNK];
     long long left = (long long)mib << 20;
-    int fd = -1, tries;
+    int fd = -1;
 
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
         fprintf(stderr, "lab-bench: bad address %s\n", addr);
         return 2;
     }
-    for (tries = 0; tries < 300; tries++) {
+    /* Everything below gives up at the alarm: a peer may be dead */
+    sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
+    alarm(timeout);
+    for (;;) {
         fd = socket(AF_INET, SOCK_STREAM, 0);
         if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
             break;
         }
         close(fd);
         fd = -1;
-        usleep(200 * 1000);
-    }
-    if (fd < 0) {
-        printf("@@lab fail tcp-send nothing listens on %s:%d\n", addr, port);
-        return 1;
+        if (errno == EINTR || usleep(200 * 1000)) {
+            printf("@@lab fail tcp-send nothing listens on %s:%d in %d s\n",
+                   addr, port, timeout);
+            return 1;
+        }
     }
     memset(buf, 0x5a, sizeof(buf));
     while (left > 0) {
@@ -293,6 +300,7 @@ static int tcp_send(const char *addr, int port, long mib)
     shutdown(fd, SHUT_WR);
     while (read(fd, buf, sizeof(buf)) > 0) {
     }
+    alarm(0);
     close(fd);
     return 0;
 }
@@ -310,17 +318,17 @@ int main(int argc, char **argv)
         return bench_load(argv[2], argv[3], argv[4], atol(argv[5]),
                           strtoul(argv[6], NULL, 0));
     }
-    if (argc == 5 && !strcmp(argv[1], "tcp-recv")) {
-        return tcp_recv(atoi(argv[2]), argv[3], atoi(argv[4]));
+    if (argc == 6 && !strcmp(argv[1], "tcp-recv")) {
+        return tcp_recv(atoi(argv[2]), argv[3], atol(argv[4]), atoi(argv[5]));
     }
-    if (argc == 5 && !strcmp(argv[1], "tcp-send")) {
-        return tcp_send(argv[2], atoi(argv[3]), atol(argv[4]));
+    if (argc == 6 && !strcmp(argv[1], "tcp-send")) {
+        return tcp_send(argv[2], atoi(argv[3]), atol(argv[4]), atoi(argv[5]));
     }
     fprintf(stderr, "usage: lab-bench access NAME PHYS SIZE COUNT\n"
                     "       lab-bench xfer DEV SIZE COUNT\n"
                     "       lab-bench load DEV irq|dma|memcpy msi|msix "
                     "COUNT SIZE\n"
-                    "       lab-bench tcp-recv PORT NAME TIMEOUT\n"
-                    "       lab-bench tcp-send ADDR PORT MIB\n");
+                    "       lab-bench tcp-recv PORT NAME MIB TIMEOUT\n"
+                    "       lab-bench tcp-send ADDR PORT MIB TIMEOUT\n");
     return 2;
 }

@@ -76,16 +76,25 @@ else
 fi
 
 # The host's stream, then its go-ahead for ours
-lab-bench tcp-recv 5001 tcp-host-to-ep 300 &
+lab-bench tcp-recv 5001 tcp-host-to-ep "$mib" 240 &
 lab_report ok ready "waiting for the host"
-if lab-bench tcp-recv 5000 go 300 >/dev/null; then
+if lab-bench tcp-recv 5000 go 0 240 >/dev/null; then
     lab_ping ping-ep-to-host "$HOST_ADDR" "$pings"
-    lab-bench tcp-send "$HOST_ADDR" 5002 "$mib"
-    lab-bench tcp-send "$HOST_ADDR" 5003 0 >/dev/null
+    lab-bench tcp-send "$HOST_ADDR" 5002 "$mib" 120
+    lab-bench tcp-send "$HOST_ADDR" 5003 0 30 >/dev/null
 else
     lab_report fail go "no go-ahead from the host"
 fi
 wait
+# The doorbell did ring: its interrupt count went up
+if [ -n "$db_irq" ]; then
+    n=$(grep pci_epf_vntb_db /proc/interrupts | head -n1 | awk '{s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s}')
+    if [ "${n:-0}" -gt 0 ]; then
+        lab_report ok doorbell-rang "$n doorbell interrupts"
+    else
+        lab_report fail doorbell-rang "no doorbell interrupt came: vNTB must have polled"
+    fi
+fi
 while :; do
     sleep 1
     dmesg -c | sed 's/^/@@lab info kmsg /'

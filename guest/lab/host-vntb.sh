@@ -52,12 +52,14 @@ else
 fi
 
 lab_ping ping-host-to-ep "$EP_ADDR" "$pings"
-lab-bench tcp-send "$EP_ADDR" 5001 "$mib"
+lab-bench tcp-send "$EP_ADDR" 5001 "$mib" 120
 # The EP's turn: its ping and its stream, then it says it is done
-lab-bench tcp-recv 5002 tcp-ep-to-host 300 &
+lab-bench tcp-recv 5002 tcp-ep-to-host "$mib" 240 &
 recv=$!
-lab-bench tcp-send "$EP_ADDR" 5000 0 >/dev/null
-if lab-bench tcp-recv 5003 done 300 >/dev/null; then
+if ! lab-bench tcp-send "$EP_ADDR" 5000 0 30 >/dev/null; then
+    lab_report fail ep-done "the EP took no go-ahead"
+    kill $recv
+elif lab-bench tcp-recv 5003 done 0 240 >/dev/null; then
     lab_report ok ep-done "the EP has pinged and streamed"
 else
     lab_report fail ep-done "the EP did not say it was done"

@@ -70,7 +70,8 @@ lab_link_up() {
     elif app=$(lab_reg_cells app 0); then
         up="[ \$((\$(devmem $((app + 0x84)) 32) & 0xc0)) = $((0xc0)) ]"
     else
-        return 0
+        lab_report fail link-up "the controller has no elbi or app registers: the lab cannot see its link"
+        return 1
     fi
     if lab_wait_for 30 sh -c "$up"; then
         lab_report ok link-up "LTSSM enabled, link up"
