@@ -43,19 +43,7 @@ for kv in $epf_layout; do
 done
 lab_report ok epf-create "pci_epf_test func1 (104c:b500, $(cat "$fn/msi_interrupts") MSI, $(cat "$fn/msix_interrupts") MSI-X${epf_layout:+, $epf_layout})"
 
-if ln -s "$fn" "$cfs/controllers/$epc/"; then
-    lab_report ok epf-link "func1 linked to $epc"
-else
-    lab_report fail epf-link "linking func1 to $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
-    exit 1
-fi
-
-if echo 1 >"$cfs/controllers/$epc/start"; then
-    lab_report ok start "$epc started"
-else
-    lab_report fail start "starting $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
-    exit 1
-fi
+lab_epf_start "$fn"
 
 # Our own set-up is done by now: pci-epf-test has allocated and set its
 # BARs and interrupts (epc_init).  What it logs from here on answers the

@@ -38,18 +38,7 @@ else
     exit 1
 fi
 
-if ln -s "$fn" "$cfs/controllers/$epc/"; then
-    lab_report ok epf-link "func1 linked to $epc"
-else
-    lab_report fail epf-link "linking func1 to $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
-    exit 1
-fi
-if echo 1 >"$cfs/controllers/$epc/start"; then
-    lab_report ok start "$epc started"
-else
-    lab_report fail start "starting $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
-    exit 1
-fi
+lab_epf_start "$fn"
 dmesg | grep -iE 'vntb|ntb|doorbell' | sed 's/^/@@lab info dmesg /'
 
 # Which doorbell vNTB took: its interrupt handler is named
@@ -67,13 +56,7 @@ fi
 lab_link_up
 
 lab_ntb_netdev
-ip addr add "$EP_ADDR/24" dev "$dev" && ip link set "$dev" up
-if lab_wait_for 60 grep -qx 1 "/sys/class/net/$dev/carrier"; then
-    lab_report ok carrier "$dev up, $EP_ADDR, mtu $(cat "/sys/class/net/$dev/mtu")"
-else
-    lab_report fail carrier "$dev has no carrier after 60s: the NTB transport did not come up"
-    exit 1
-fi
+lab_netdev_up "$EP_ADDR"
 
 # The host's stream, then its go-ahead for ours
 lab-bench tcp-recv 5001 tcp-host-to-ep "$mib" 240 &

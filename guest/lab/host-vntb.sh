@@ -21,11 +21,7 @@ done
 EP_ADDR=10.99.0.1 HOST_ADDR=10.99.0.2
 
 find_vntb() {
-    for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/vendor")" = 0x1912 ] && [ "$(cat "$d/device")" = 0x0030 ] &&
-            echo "${d##*/}" && return 0
-    done
-    return 1
+    lab_find_function 0x1912 0x0030
 }
 
 lab_report ok host-boot "$(ls /sys/bus/pci/devices | wc -l) PCI functions at boot"
@@ -42,14 +38,7 @@ else
     exit 1
 fi
 lab_ntb_netdev
-ip addr add "$HOST_ADDR/24" dev "$dev" && ip link set "$dev" up
-if lab_wait_for 60 grep -qx 1 "/sys/class/net/$dev/carrier"; then
-    lab_report ok carrier "$dev up, $HOST_ADDR, mtu $(cat "/sys/class/net/$dev/mtu")"
-else
-    lab_report fail carrier "$dev has no carrier after 60s: the NTB transport did not come up"
-    dmesg | grep -iE 'ntb' | tail -n 20 | sed 's/^/@@lab info kmsg /'
-    exit 1
-fi
+lab_netdev_up "$HOST_ADDR"
 
 lab_ping ping-host-to-ep "$EP_ADDR" "$pings"
 lab-bench tcp-send "$EP_ADDR" 5001 "$mib" 120

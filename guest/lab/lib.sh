@@ -22,14 +22,19 @@ lab_wait_for() {
     return 1
 }
 
-# lab_find_epf_test: the PCI address of the endpoint's pci-epf-test
-# function (104c:b500), if the bus has it
-lab_find_epf_test() {
+# lab_find_function VENDOR DEVICE: the PCI address of a function with
+# these IDs, if the bus has one
+lab_find_function() {
     for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/vendor")" = 0x104c ] && [ "$(cat "$d/device")" = 0xb500 ] &&
+        [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] &&
             echo "${d##*/}" && return 0
     done
     return 1
+}
+
+# lab_find_epf_test: the endpoint's pci-epf-test function (104c:b500)
+lab_find_epf_test() {
+    lab_find_function 0x104c 0xb500
 }
 
 # The endpoint controllers the lab knows: the generic DesignWare one,
@@ -166,6 +171,37 @@ lab_ntb_netdev() {
         lab_report ok netdev "ntb_netdev: $dev ($(ls /sys/bus/ntb/devices | tr '\n' ' '))"
     else
         lab_report fail netdev "no ntb_netdev interface after 30s: $(dmesg | grep -iE 'ntb' | tail -n 3 | tr '\n' ' ')"
+        exit 1
+    fi
+}
+
+# lab_epf_start FUNCTION: link the configfs function to the controller
+# $epc and start it; reports epf-link and start, exits on failure
+lab_epf_start() {
+    cfs=/sys/kernel/config/pci_ep
+    if ln -s "$1" "$cfs/controllers/$epc/"; then
+        lab_report ok epf-link "${1##*/} linked to $epc"
+    else
+        lab_report fail epf-link "linking ${1##*/} to $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
+        exit 1
+    fi
+    if echo 1 >"$cfs/controllers/$epc/start"; then
+        lab_report ok start "$epc started"
+    else
+        lab_report fail start "starting $epc failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
+        exit 1
+    fi
+}
+
+# lab_netdev_up ADDR: bring ntb_netdev's $dev up with ADDR/24 and wait
+# for its carrier (the NTB transport linked); reports carrier
+lab_netdev_up() {
+    ip addr add "$1/24" dev "$dev" && ip link set "$dev" up
+    if lab_wait_for 60 grep -qx 1 "/sys/class/net/$dev/carrier"; then
+        lab_report ok carrier "$dev up, $1, mtu $(cat "/sys/class/net/$dev/mtu")"
+    else
+        lab_report fail carrier "$dev has no carrier after 60s: the NTB transport did not come up"
+        dmesg | grep -iE 'ntb' | tail -n 20 | sed 's/^/@@lab info kmsg /'
         exit 1
     fi
 }
