@@ -16,6 +16,7 @@
 #include "qemu/osdep.h"
 #include "qemu/range.h"
 #include "qemu/units.h"
+#include "qemu/log.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie_regs.h"
 #include "hw/pci/pci_ids.h"
@@ -249,8 +250,6 @@ static uint64_t bar_hw_size(DWPCIeEPState *s, int bar)
     }
 }
 
-static bool bar_is_upper_half(DWPCIeEPState *s, int bar);
-
 /*
  * What a DBI2 write of @val to BAR @bar's mask leaves there: all of it
  * for a programmable BAR; the enable bit, and the size bits the hardware
@@ -261,7 +260,7 @@ uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val)
 {
     uint64_t size;
 
-    if (bar_is_upper_half(s, bar)) {
+    if (dw_pcie_ep_bar_is_upper_half(s, bar)) {
         size = bar_hw_size(s, bar - 1);
         return size ? (size - 1) >> 32 : val;
     }
@@ -278,14 +277,14 @@ uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val)
  * upper halves) after a size or a type changed, and what they leave of
  * the BARs' addresses; true if a mask changed.
  */
-static bool derive_bar_masks(DWPCIeEPState *s)
+bool dw_pcie_ep_derive_bar_masks(DWPCIeEPState *s)
 {
     bool changed = false;
 
     for (int bar = 0; bar < DW_PCIE_EP_NUM_BARS; bar++) {
         uint32_t old = s->bar_mask[bar];
 
-        if (bar_is_upper_half(s, bar) ? bar_hw_size(s, bar - 1) != 0
+        if (dw_pcie_ep_bar_is_upper_half(s, bar) ? bar_hw_size(s, bar - 1) != 0
                                       : bar_hw_size(s, bar) != 0) {
             s->bar_mask[bar] = dw_pcie_ep_bar_mask_write(s, bar, old);
         }
@@ -325,7 +324,13 @@ static void rebar_written(DWPCIeEPState *s, hwaddr addr, unsigned size,
         }
         touched |= ranges_overlap(addr, size, cap, 8);
     }
-    if (touched && derive_bar_masks(s)) {
+    if (touched && dw_pcie_ep_derive_bar_masks(s)) {
+        if (!local) {
+            qemu_log_mask(LOG_UNIMP, "%s: the host resized a BAR: the link "
+                          "plugs the function in again, and the hot reset "
+                          "that follows selects the smallest size again\n",
+                          object_get_typename(OBJECT(s)));
+        }
         dw_pcie_ep_inbound_changed(s, local);
         dw_pcie_ep_bars_changed(s);
     }
@@ -427,7 +432,7 @@ void dw_pcie_ep_init_config(DWPCIeEPState *s)
     init_rebar_cap(s);
     init_port_logic(s);
     /* Fixed and resizable BARs have their sizes, if not their enables */
-    derive_bar_masks(s);
+    dw_pcie_ep_derive_bar_masks(s);
     dw_pcie_ep_update_link_status(s);
     memcpy(s->config_reset, s->config, sizeof(s->config_reset));
 }
@@ -498,7 +503,7 @@ void dw_pcie_ep_reset_non_sticky(DWPCIeEPState *s)
     for (int i = 0; i < num_resizable_bars(s); i++) {
         rebar_select_smallest(s, i);
     }
-    if (derive_bar_masks(s)) {
+    if (dw_pcie_ep_derive_bar_masks(s)) {
         dw_pcie_ep_bars_changed(s);
     }
     dw_pcie_ep_update_link_status(s);
@@ -524,10 +529,15 @@ static bool dbi_ro_writable(DWPCIeEPState *s)
 }
 
 /* BAR @bar is the upper half of the 64-bit BAR below it */
-static bool bar_is_upper_half(DWPCIeEPState *s, int bar)
+/*
+ * BAR @bar is the upper half of the enabled 64-bit BAR below it (which
+ * is no upper half itself, whatever type bits it had before)
+ */
+bool dw_pcie_ep_bar_is_upper_half(DWPCIeEPState *s, int bar)
 {
     return bar > 0 && dw_pcie_ep_bar_is_64bit(s, bar - 1) &&
-           (s->bar_mask[bar - 1] & DW_PCIE_EP_BAR_MASK_ENABLE);
+           (s->bar_mask[bar - 1] & DW_PCIE_EP_BAR_MASK_ENABLE) &&
+           !dw_pcie_ep_bar_is_upper_half(s, bar - 1);
 }
 
 static uint32_t bar_flag_bits(DWPCIeEPState *s, int bar)
@@ -538,7 +548,7 @@ static uint32_t bar_flag_bits(DWPCIeEPState *s, int bar)
 /* The bits of BAR register @bar that the host may write */
 uint32_t dw_pcie_ep_bar_writable_bits(DWPCIeEPState *s, int bar)
 {
-    if (bar_is_upper_half(s, bar)) {
+    if (dw_pcie_ep_bar_is_upper_half(s, bar)) {
         return ~s->bar_mask[bar];
     }
     if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
@@ -549,7 +559,7 @@ uint32_t dw_pcie_ep_bar_writable_bits(DWPCIeEPState *s, int bar)
 
 static uint32_t bar_read(DWPCIeEPState *s, int bar)
 {
-    if (bar_is_upper_half(s, bar)) {
+    if (dw_pcie_ep_bar_is_upper_half(s, bar)) {
         return s->bar_addr[bar] & dw_pcie_ep_bar_writable_bits(s, bar);
     }
     if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE)) {
@@ -567,22 +577,23 @@ static void bar_write(DWPCIeEPState *s, int bar, uint32_t val, bool local)
 {
     bool ro_writable = local && dbi_ro_writable(s);
 
-    if (ro_writable && !bar_is_upper_half(s, bar) &&
+    if (ro_writable && !dw_pcie_ep_bar_is_upper_half(s, bar) &&
         s->bar_flags[bar] != (val & 0xf)) {
         bool was_pair = bar + 1 < DW_PCIE_EP_NUM_BARS &&
-                        bar_is_upper_half(s, bar + 1);
+                        dw_pcie_ep_bar_is_upper_half(s, bar + 1);
 
         s->bar_flags[bar] = val & 0xf;
         /*
          * The upper half of a fixed or resizable BAR had the mask the
-         * hardware gave it: alone, it must not be a BAR of that size.
+         * hardware gave it, and a fixed or resizable upper half had what
+         * was written for the pair: alone, neither is a BAR.
          */
-        if (was_pair && !bar_is_upper_half(s, bar + 1) &&
-            bar_hw_size(s, bar)) {
+        if (was_pair && !dw_pcie_ep_bar_is_upper_half(s, bar + 1) &&
+            (bar_hw_size(s, bar) || bar_hw_size(s, bar + 1))) {
             s->bar_mask[bar + 1] = 0;
             s->bar_addr[bar + 1] = 0;
         }
-        derive_bar_masks(s);
+        dw_pcie_ep_derive_bar_masks(s);
     }
     s->bar_addr[bar] = val & dw_pcie_ep_bar_writable_bits(s, bar);
     trace_dw_pcie_ep_bar_write(bar, val, bar_read(s, bar));
@@ -622,7 +633,7 @@ bool dw_pcie_ep_bar_decode(DWPCIeEPState *s, uint64_t pci_addr,
         uint64_t base, mask;
 
         if (!(s->bar_mask[bar] & DW_PCIE_EP_BAR_MASK_ENABLE) ||
-            bar_is_upper_half(s, bar) ||
+            dw_pcie_ep_bar_is_upper_half(s, bar) ||
             (s->bar_flags[bar] & PCI_BASE_ADDRESS_SPACE_IO)) {
             continue;
         }

@@ -29,6 +29,8 @@ bool dw_pcie_ep_is_bar_reg(hwaddr addr);
 bool dw_pcie_ep_bar_is_64bit(DWPCIeEPState *s, int bar);
 uint32_t dw_pcie_ep_bar_writable_bits(DWPCIeEPState *s, int bar);
 uint32_t dw_pcie_ep_bar_mask_write(DWPCIeEPState *s, int bar, uint32_t val);
+bool dw_pcie_ep_bar_is_upper_half(DWPCIeEPState *s, int bar);
+bool dw_pcie_ep_derive_bar_masks(DWPCIeEPState *s);
 bool dw_pcie_ep_bar_decode(DWPCIeEPState *s, uint64_t pci_addr,
                            DWiATUBarHit *hit);
 

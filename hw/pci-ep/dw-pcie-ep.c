@@ -324,13 +324,15 @@ static void dbi2_write(void *opaque, hwaddr addr, uint64_t val,
          * 32-bit BAR of it.
          */
         if (bar < DW_PCIE_EP_NUM_BARS - 1 && dw_pcie_ep_bar_is_64bit(s, bar) &&
+            !dw_pcie_ep_bar_is_upper_half(s, bar) &&
             (*reg & DW_PCIE_EP_BAR_MASK_ENABLE) &&
             !(val & DW_PCIE_EP_BAR_MASK_ENABLE)) {
             s->bar_mask[bar + 1] = 0;
             s->bar_addr[bar + 1] = 0;
         }
         *reg = dw_pcie_ep_bar_mask_write(s, bar, val);
-        s->bar_addr[bar] &= dw_pcie_ep_bar_writable_bits(s, bar);
+        /* A fixed or resizable BAR's upper half follows its enable */
+        dw_pcie_ep_derive_bar_masks(s);
         dw_pcie_ep_inbound_changed(s, true);
     } else {
         *reg = val;

@@ -2205,6 +2205,41 @@ static void test_rcar_bar_pairs(void)
     g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(2)), ==, 0);
     g_assert_cmphex(size_bar(qts, 1), ==, 0xffff000c);
     g_assert_cmphex(size_bar(qts, 2), ==, 0xffffffff);
+    /* Split back to 32-bit: the resizable BAR2 is not enabled by it */
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + PCI_BAR(1), 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0);
+    qtest_quit(qts);
+
+    /*
+     * BAR1 with stale 64-bit type bits as BAR0's upper half (8 GB): BAR2
+     * is no upper half of it, and keeps its own 1 MB
+     */
+    qts = rcar_start("");
+    rebar = find_ext_cap(qts, EXT_CAP_REBAR);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + PCI_BAR(1), 0xc);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(0), 1u << 17);
+    qtest_writel(qts, DBI2 + PCI_BAR(0), 1);
+    qtest_writel(qts, DBI + PCI_BAR(0), 0xc);
+    qtest_writel(qts, DBI2 + PCI_BAR(2), 1);
+    qtest_writel(qts, DBI + PCI_BAR(2), 0);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(1)), ==, 0x1);
+    g_assert_cmphex(size_bar(qts, 2), ==, 0xfff00000);
+    qtest_quit(qts);
+
+    /* Enabled through DBI2 when already 64-bit: the upper half follows */
+    qts = rcar_start("");
+    rebar = find_ext_cap(qts, EXT_CAP_REBAR);
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + rebar + REBAR_CAP(0), 1u << 17);
+    qtest_writel(qts, DBI + PCI_BAR(0), 0xc);
+    qtest_writel(qts, DBI2 + PCI_BAR(0), 1);
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI2 + PCI_BAR(1)), ==, 0x1);
+    g_assert_cmphex(size_bar(qts, 1), ==, 0xfffffffe);
     qtest_quit(qts);
 }
 
