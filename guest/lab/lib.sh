@@ -111,6 +111,10 @@ lab_ping() {
         lab_report ok "$1" "$text"
     else
         lab_report fail "$1" "$text"
+        # Which ones, and what the interface counted
+        lab_report info "$1-lost" "no reply to icmp_seq $(i=0; while [ $i -lt "$3" ]; do grep -q "seq=$i " "$out" || printf '%s ' $i; i=$((i + 1)); done)"
+        ip -s link show "$dev" 2>/dev/null | tr -s ' \n' ' ' | sed "s/^/@@lab info $1-stats /"
+        echo
     fi
 }
 
