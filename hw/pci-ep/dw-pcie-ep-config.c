@@ -313,9 +313,15 @@ static void rebar_select_smallest(DWPCIeEPState *s, int i)
 static void rebar_written(DWPCIeEPState *s, hwaddr addr, unsigned size,
                           bool local, bool ro_writable)
 {
+    unsigned n = num_resizable_bars(s);
     bool touched = false;
 
-    for (int i = 0; i < num_resizable_bars(s); i++) {
+    /* Most writes are elsewhere; a controller without one has no entry */
+    if (!ranges_overlap(addr, size, DW_PCIE_EP_REBAR_CAP,
+                        PCI_REBAR_CAP + n * PCI_REBAR_CTRL)) {
+        return;
+    }
+    for (int i = 0; i < n; i++) {
         hwaddr cap = rebar_entry(i);
 
         /* Only a write the sizes take (under DBI_RO_WR_EN) selects one */
@@ -338,15 +344,14 @@ static void rebar_written(DWPCIeEPState *s, hwaddr addr, unsigned size,
 
 /*
  * A directed speed change completes at once on a link that is up, as
- * R-Car's glue driver waits for; with no partner it stays pending.
+ * R-Car's glue driver waits for; with no partner it stays pending until
+ * the link comes up.
  */
-static void speed_change_written(DWPCIeEPState *s, hwaddr addr, unsigned size)
+static void speed_change_complete(DWPCIeEPState *s)
 {
     uint32_t v = pci_get_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL]);
 
-    if (ranges_overlap(addr, size, A_LINK_WIDTH_SPEED_CONTROL, 4) &&
-        FIELD_EX32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE) &&
-        dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP) {
+    if (dw_pcie_ep_link_state(s) == DW_PCIE_EP_LINK_UP) {
         pci_set_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL],
                      FIELD_DP32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE, 0));
     }
@@ -464,13 +469,7 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
         debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
         lnksta |= speed | width << PCI_EXP_LNKSTA_NLW_SHIFT;
     }
-    if (state == DW_PCIE_EP_LINK_UP) {
-        /* A directed speed change pending since before: done now */
-        uint32_t v = pci_get_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL]);
-
-        pci_set_long(&s->config[A_LINK_WIDTH_SPEED_CONTROL],
-                     FIELD_DP32(v, LINK_WIDTH_SPEED_CONTROL, SPEED_CHANGE, 0));
-    }
+    speed_change_complete(s);
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
     pci_set_long(&s->config[A_PORT_DEBUG1], debug1);
     pci_set_word(&s->config[cap + PCI_EXP_LNKSTA], lnksta);
@@ -786,7 +785,9 @@ void dw_pcie_ep_config_write(DWPCIeEPState *s, hwaddr addr, uint32_t val,
         dw_pcie_ep_inbound_changed(s, true);
     }
     rebar_written(s, addr, size, local, ro_writable);
-    speed_change_written(s, addr, size);
+    if (ranges_overlap(addr, size, A_LINK_WIDTH_SPEED_CONTROL, 4)) {
+        speed_change_complete(s);
+    }
     if (ranges_overlap(addr, size, A_PORT_LINK_CONTROL, 4) ||
         ranges_overlap(addr, size, A_PIPE_LOOPBACK_CONTROL, 4) ||
         ranges_overlap(addr, size, DW_PCIE_EP_PCIE_CAP + PCI_EXP_LNKCAP, 4) ||
