@@ -695,17 +695,43 @@ static void window_region_add(MemoryListener *listener,
  * at once.  So once a window write has gone by message, host RAM is
  * reached by message too, until a round trip sent after it (a read, a
  * MAP_RD) has come back: the host has then done the write.  Nothing
- * waits for such a round trip on purpose: a posted write must not wait
- * for a completion.
+ * waits for such a round trip: a posted write must not wait for a
+ * completion.  One goes out right after a write by message, and the
+ * next window access that finds it completed lifts the fence.
  */
-static bool window_fenced(DWPCIeEPState *s)
-{
-    return s->window_fenced == s->window_msg_writes;
-}
-
 static void window_round_trip_done(DWPCIeEPState *s, uint64_t sent_after)
 {
     s->window_fenced = MAX(s->window_fenced, sent_after);
+}
+
+/* At most one round trip of our own in flight, on this connection */
+static void window_lift_fence(DWPCIeEPState *s)
+{
+    unsigned conn = pcie_ep_link_connection(&s->link);
+
+    if (s->window_rt_seq && s->window_rt_conn == conn &&
+        !pcie_ep_link_round_trip_done(&s->link, s->window_rt_seq)) {
+        return;
+    }
+    if (s->window_rt_seq && s->window_rt_conn == conn) {
+        window_round_trip_done(s, s->window_rt_after);
+    }
+    s->window_rt_seq = 0;
+    if (s->window_fenced == s->window_msg_writes || !s->link.peer_shm) {
+        return;
+    }
+    s->window_rt_seq = pcie_ep_link_round_trip(&s->link);
+    s->window_rt_conn = conn;
+    s->window_rt_after = s->window_msg_writes;
+    s->window_round_trips += s->window_rt_seq != 0;
+}
+
+static bool window_fenced(DWPCIeEPState *s)
+{
+    if (s->window_fenced != s->window_msg_writes) {
+        window_lift_fence(s);
+    }
+    return s->window_fenced == s->window_msg_writes;
 }
 
 static void remote_ram_refresh(DWPCIeEPState *s)
@@ -773,6 +799,7 @@ void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
         outbound_tlp(s, pci_addr, (void *)buf, len, true);
     } else if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
         s->window_msg_writes++;
+        window_lift_fence(s);
     } else {
         trace_dw_pcie_ep_posted_lost(pci_addr, len);
     }

@@ -311,9 +311,12 @@ void pcie_ep_fastpath_serve_map_rd(PCIeEPLink *link, uint16_t tag,
 {
     g_autofree PCIeEPExtents *ext = g_new0(PCIeEPExtents, 1);
 
-    /* Even an empty answer is a translation the peer may cache. */
-    link->fp->exported = true;
-    if (link->peer_shm && link->ops->map_read && link->fp->offered) {
+    /*
+     * Even an empty answer is a translation the peer may cache; an empty
+     * range (pcie_ep_link_round_trip()) asks for none.
+     */
+    link->fp->exported |= size != 0;
+    if (size && link->peer_shm && link->ops->map_read && link->fp->offered) {
         link->ops->map_read(link->opaque, addr, size, ext);
     }
     trace_pcie_ep_fastpath_map_rd(link->name, addr, size, ext->n);

@@ -38,6 +38,7 @@ typedef struct PCIeEPLinkWaiter {
     bool detached;      /* nobody waits: the completion just frees it */
     int64_t sent_ms;
     uint32_t revoke_seq;    /* a REVOKE: its number; else 0 */
+    uint32_t round_trip_seq;    /* a round trip's number; else 0 */
     uint16_t tag;       /* index in the low bits, a generation above */
     uint8_t status;
     uint32_t len;
@@ -100,6 +101,25 @@ static void revoke_confirmed(PCIeEPLink *link, uint32_t seq)
             qemu_bh_schedule(link->revokes_done_bh);
         }
     }
+}
+
+/*
+ * The peer serves requests in order: any completion of the round trip
+ * numbered @seq, whatever its status, says that it has served all that
+ * was sent before.  With @link->lock held.
+ */
+static void round_trip_confirmed(PCIeEPLink *link, uint32_t seq)
+{
+    if (seq && (int32_t)(seq - link->round_trips_done) > 0) {
+        link->round_trips_done = seq;
+    }
+}
+
+/* The next number of a counter whose 0 numbers nothing */
+static uint32_t next_seq(uint32_t *counter)
+{
+    *counter += *counter == UINT32_MAX ? 2 : 1;
+    return *counter;
 }
 
 /*
@@ -821,7 +841,7 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
                                 uint64_t addr, uint32_t hdr_len,
                                 const void *payload, unsigned payload_len,
                                 void *reply, unsigned reply_max,
-                                unsigned *reply_len, uint32_t *revoke_seq)
+                                unsigned *reply_len, uint32_t *seq)
 {
     MemTxResult res = MEMTX_ERROR;
     bool drop_bql = bql_locked();
@@ -843,10 +863,12 @@ static MemTxResult link_request(PCIeEPLink *link, PCIeEPLinkMsgType type,
     if (tag >= 0 && !reply) {
         link->p->waiter[tag].detached = true;
     }
-    if (tag >= 0 && revoke_seq) {
-        /* 0 is no REVOKE's number */
-        link->revokes_sent += link->revokes_sent == UINT32_MAX ? 2 : 1;
-        *revoke_seq = link->p->waiter[tag].revoke_seq = link->revokes_sent;
+    if (tag >= 0 && seq && type == PCIE_EP_LINK_REVOKE) {
+        *seq = link->p->waiter[tag].revoke_seq =
+            next_seq(&link->revokes_sent);
+    } else if (tag >= 0 && seq) {
+        *seq = link->p->waiter[tag].round_trip_seq =
+            next_seq(&link->round_trips_sent);
     }
     qemu_mutex_unlock(&link->lock);
     if (tag < 0) {
@@ -949,6 +971,28 @@ MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait, uint32_t *seq)
         *seq = 0;
     }
     return res;
+}
+
+uint32_t pcie_ep_link_round_trip(PCIeEPLink *link)
+{
+    static const uint8_t no_size[8];
+    uint32_t seq = 0;
+
+    if (link_request(link, PCIE_EP_LINK_MAP_RD, 0, sizeof(no_size), no_size,
+                     sizeof(no_size), NULL, 0, NULL, &seq) != MEMTX_OK) {
+        return 0;
+    }
+    return seq;
+}
+
+bool pcie_ep_link_round_trip_done(PCIeEPLink *link, uint32_t seq)
+{
+    bool done;
+
+    qemu_mutex_lock(&link->lock);
+    done = (int32_t)(link->round_trips_done - seq) >= 0;
+    qemu_mutex_unlock(&link->lock);
+    return done;
 }
 
 bool pcie_ep_link_revoke_done(PCIeEPLink *link, uint32_t seq)
@@ -1147,6 +1191,7 @@ static void handle_cpl(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
         if (hdr->flags == PCIE_EP_LINK_CPL_SC) {
             revoke_confirmed(link, w->revoke_seq);
         }
+        round_trip_confirmed(link, w->round_trip_seq);
         w->busy = false;
     } else if (w->busy && !w->done && w->tag == tag) {
         w->status = hdr->flags;

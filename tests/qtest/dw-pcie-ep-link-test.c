@@ -1071,6 +1071,60 @@ static void test_posted_fence(void)
     lab_stop(&lab);
 }
 
+/*
+ * Nothing need read for the fence to lift: the write by message sends a
+ * round trip of its own, and once that has come back, host RAM is
+ * written straight again.  No timing is assumed: the writes to RAM go
+ * by message until it has (each one sends no further round trip while
+ * it is in flight), then none does.
+ */
+static void test_posted_fence_lifts(void)
+{
+    Lab lab = { .ep_props = ",posted-write-latency-ns=1000" };
+    uint64_t msgs;
+    uint32_t val;
+
+    if (!mode->fast) {
+        g_test_skip("host RAM is reached by message anyway");
+        return;
+    }
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    ep_map_window(&lab);
+    qtest_writel(lab.ep, OB(1) + 0x08, WINDOW + 0x1000);
+    qtest_writel(lab.ep, OB(1) + 0x0c, 0);
+    qtest_writel(lab.ep, OB(1) + 0x10, WINDOW + 0x1fff);
+    qtest_writel(lab.ep, OB(1) + 0x20, 0);
+    qtest_writel(lab.ep, OB(1) + 0x14, HOST_UART_ICR & ~0xfffULL);
+    qtest_writel(lab.ep, OB(1) + 0x18, 0);
+    qtest_writel(lab.ep, OB(1) + 0x00, 0);
+    qtest_writel(lab.ep, OB(1) + 0x04, 0x80000000);
+    qtest_writel(lab.ep, WINDOW + 0x40, 1);
+    qtest_readl(lab.ep, WINDOW + 0x48);
+
+    msgs = ep_counter(lab.ep, "x-window-msg-writes");
+    qtest_writel(lab.ep, WINDOW + 0x1000 + (HOST_UART_ICR & 0xfff), 0x7ff);
+    qtest_clock_step(lab.ep, 1000);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), ==, msgs + 1);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), ==, 1);
+    for (val = 2; val < 1000; val++) {
+        uint64_t before = ep_counter(lab.ep, "x-window-msg-writes");
+
+        qtest_writel(lab.ep, WINDOW + 0x40, val);
+        qtest_clock_step(lab.ep, 1000);
+        g_assert(wait_for(lab.host, RAM + 0x200040, ~0u, val, false));
+        if (ep_counter(lab.ep, "x-window-msg-writes") == before) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpuint(val, <, 1000);
+    /* One for the UART write, at most one for each write by message since */
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), <, val);
+    lab_stop(&lab);
+}
+
 typedef struct ModeTest {
     const LabMode *mode;
     void (*fn)(void);
@@ -1498,6 +1552,7 @@ int main(int argc, char **argv)
     add_mode_tests("host-iommu", test_host_iommu);
     add_mode_tests("posted", test_posted_over_link);
     add_mode_tests("posted-fence", test_posted_fence);
+    add_mode_tests("posted-fence-lifts", test_posted_fence_lifts);
     qtest_add_func("/dw-pcie-ep-link/malformed", test_malformed);
     qtest_add_func("/dw-pcie-ep-link/migration-blocked",
                    test_migration_blocked);

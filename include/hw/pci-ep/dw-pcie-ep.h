@@ -197,6 +197,11 @@ struct DWPCIeEPState {
     uint64_t posted_untranslated;   /* corrupt: sent at the CPU address */
     uint64_t window_msg_writes;     /* window writes sent by message */
     uint64_t window_fenced;         /* of those, done by the host for sure */
+    /* The round trip that lifts the fence: its number, 0 if none */
+    uint32_t window_rt_seq;
+    unsigned window_rt_conn;        /* the connection it went on */
+    uint64_t window_rt_after;       /* window_msg_writes when it went */
+    uint64_t window_round_trips;    /* sent so far */
     DWLogLimit hazard_log;
     DWLogLimit untranslated_log;
 

@@ -234,6 +234,8 @@ typedef struct PCIeEPLink {
     bool up;            /* HELLO exchanged */
     uint32_t revokes_sent;      /* REVOKEs numbered so far */
     uint32_t revokes_done;      /* the last one the peer completed */
+    uint32_t round_trips_sent;  /* pcie_ep_link_round_trip()s numbered */
+    uint32_t round_trips_done;  /* the last one the peer completed */
     /* The owner's, if set: scheduled whenever the peer completes one */
     struct QEMUBH *revokes_done_bh;
 
@@ -322,6 +324,16 @@ void pcie_ep_link_fail(PCIeEPLink *link, const char *why);
 MemTxResult pcie_ep_link_revoke(PCIeEPLink *link, bool wait, uint32_t *seq);
 bool pcie_ep_link_revokes_pending(PCIeEPLink *link);
 bool pcie_ep_link_revoke_done(PCIeEPLink *link, uint32_t seq);
+/*
+ * A round trip nobody waits for: an empty MAP_RD, which the peer serves
+ * (as every request) after all that was sent before it.  Returns its
+ * number (never 0), or 0 if it did not go out.
+ * pcie_ep_link_round_trip_done() is true once the peer has completed
+ * number @seq, or a later one: it has then served all sent before @seq.
+ * One that never completes (the link went down) is never done.
+ */
+uint32_t pcie_ep_link_round_trip(PCIeEPLink *link);
+bool pcie_ep_link_round_trip_done(PCIeEPLink *link, uint32_t seq);
 /* Run @fn(@opaque) once in the thread that serves the link's socket */
 void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
                                   void *opaque);
