@@ -1035,10 +1035,15 @@ void pcie_ep_link_run_in_iothread(PCIeEPLink *link, QEMUBHFunc *fn,
  * Receiving
  */
 
-/* The payload a message of this header carries; -1 if it is malformed */
+/*
+ * The payload a message of this header carries; -1 if it is malformed.
+ * @len is signed and wide, so that each "? len : -1" below is: with an
+ * unsigned 32-bit one, -1 came back as 4 GiB of payload to wait for, and
+ * a bad length wedged the link instead of taking it down.
+ */
 static int64_t payload_len(PCIeEPLink *link, const PCIeEPLinkHdr *hdr)
 {
-    uint32_t len = le32_to_cpu(hdr->len);
+    int64_t len = le32_to_cpu(hdr->len);
 
     switch (hdr->type) {
     case PCIE_EP_LINK_HELLO:

@@ -105,7 +105,7 @@ class EP:
 class Peer:
     """A fake host that answers only what its callbacks say."""
 
-    def __init__(self, path, features=1, read=True):
+    def __init__(self, path, features=1, read=True, hello=None):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         for _ in range(200):
             try:
@@ -115,14 +115,18 @@ class Peer:
                 time.sleep(0.02)
         self.lock = threading.Lock()
         self.seen = []
+        self.cpls = []
         self.on = {}
         self.closed = threading.Event()
-        self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, VERSION, 2, features))
+        if hello is None:
+            self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, VERSION, 2, features))
+        elif hello:
+            self.s.sendall(hello)
         if read:
             threading.Thread(target=self.receive, daemon=True).start()
 
-    def send(self, typ, tag, length, addr, payload=b"", fds=None):
-        msg = HDR.pack(typ, 0, tag, length, addr) + payload
+    def send(self, typ, tag, length, addr, payload=b"", fds=None, flags=0):
+        msg = HDR.pack(typ, flags, tag, length, addr) + payload
         with self.lock:
             if fds:
                 self.s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
@@ -141,8 +145,10 @@ class Peer:
                 self.closed.set()
                 return
             msgs, buf = split_messages(buf + data)
-            for typ, _, tag, length, addr, payload in msgs:
+            for typ, flags, tag, length, addr, payload in msgs:
                 self.seen.append(typ)
+                if typ == CPL:
+                    self.cpls.append((tag, flags, length))
                 handler = self.on.get(typ)
                 if handler:
                     handler(self, tag, length, addr, payload)
@@ -194,11 +200,11 @@ class Case:
     (500), for the cases that wait for it; a case whose peer answers, but
     may be slow on a loaded machine, sets its own (case.timeout_ms)."""
 
-    def __init__(self, qemu, tmp, name, timeout_ms=500):
+    def __init__(self, qemu, tmp, name, timeout_ms=500, hello=None):
         self.sock = os.path.join(tmp, f"{name}.sock")
         self.log = open(os.path.join(tmp, f"{name}.log"), "w+")
         self.ep = EP(qemu, self.sock, self.log, timeout_ms=timeout_ms)
-        self.peer = Peer(self.sock)
+        self.peer = Peer(self.sock, hello=hello)
         self.peer.on[MEM_RD] = answer_mem_rd
         self.peer.on[REVOKE] = answer_revoke
 
@@ -549,11 +555,125 @@ def case_last_words(c):
 
 case_last_words.timeout_ms = 5000
 
+# ---------------------------------------------------------------------------
+# Bad messages, one per row of docs/bad-input.md's first table that has no
+# case of its own: each either takes the link down with the message the
+# table quotes, or is ignored with the link still serving requests.
+
+
+def hello(magic=0x4c455044, version=VERSION, role=2, length=12):
+    body = struct.pack("<IHHI", magic, version, role, 1)[:length]
+    return HDR.pack(HELLO, 0, 0, length, 0) + body
+
+
+def shm_fd_msg(shm_id, size):
+    return (SHM, 0, 0, 16, 0, struct.pack("<IIQ", shm_id, 0, size),
+            [memfd(max(size, 4096), seal=True)])
+
+
+# name: (what it is, HELLO bytes or None for a good one, messages as
+# (type, flags, tag, len, addr, payload[, fds]), the stderr text of the
+# link going down, or None: the link stays up)
+BAD_MESSAGES = {
+    "flags_outside_cpl": ("a MEM_WR with flags set", None,
+                          [(MEM_WR, 1, 0, 4, 0x10000000, b"\0" * 4)],
+                          "malformed message"),
+    "fixed_length_wrong": ("a DOWN that says it carries 4 bytes", None,
+                           [(DOWN, 0, 0, 4, 0, b"\0" * 4)], "malformed message"),
+    "cfg_length_3": ("a 3-byte CFG_RD", None, [(CFG_RD, 0, 1, 3, 0, b"")],
+                     "malformed message"),
+    "mem_length_0": ("an empty MEM_WR", None, [(MEM_WR, 0, 0, 0, 0, b"")],
+                     "malformed message"),
+    "mem_length_huge": ("a MEM_RD of 5000 bytes", None,
+                        [(MEM_RD, 0, 1, 5000, 0, b"")], "malformed message"),
+    "mem_wr_length_huge": ("a MEM_WR of 5000 bytes", None,
+                           [(MEM_WR, 0, 0, 5000, 0, b"")], "malformed message"),
+    "cpl_length_huge": ("a CPL of 5000 bytes", None,
+                        [(CPL, 0, 1, 5000, 0, b"")], "malformed message"),
+    "up_length_wrong": ("an UP of 40 bytes", None,
+                        [(UP, 0, 0, 40, 0, b"\0" * 40)], "malformed message"),
+    "shm_length_wrong": ("an SHM of 8 bytes", None,
+                         [(SHM, 0, 0, 8, 0, b"\0" * 8)], "malformed message"),
+    "map_rd_length_wrong": ("a MAP_RD of 4 bytes", None,
+                            [(MAP_RD, 0, 1, 4, 0, b"\0" * 4)],
+                            "malformed message"),
+    "hello_length_wrong": ("a HELLO of 10 bytes",
+                           HDR.pack(HELLO, 0, 0, 10, 0) + bytes(10), [],
+                           "malformed message"),
+    "cfg_image_to_ep": ("a CFG_IMAGE sent to the EP", None,
+                        [(CFG_IMAGE, 0, 0, 12, 0, b"\0" * 12)],
+                        "malformed message"),
+    "before_hello": ("a DOWN before any HELLO", b"", [(DOWN, 0, 0, 0, 0, b"")],
+                     "message before HELLO"),
+    "hello_magic": ("a HELLO with the wrong magic", hello(magic=0x12345678), [],
+                    "does not speak the endpoint link protocol"),
+    "hello_same_role": ("a HELLO from another EP", hello(role=1), [],
+                        "same role (EP or host)"),
+    "hello_short_v3": ("a version-3 HELLO of 8 bytes", hello(length=8), [],
+                       "HELLO has the wrong length"),
+    "shm_without_fd": ("an SHM with no file descriptor", None,
+                       [(SHM, 0, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20))],
+                       "SHM without a file descriptor"),
+    "shm_bad_id": ("an SHM numbered 16", None, [shm_fd_msg(16, 1 << 20)],
+                   "malformed SHM"),
+    "shm_size_0": ("an SHM of 0 bytes", None, [shm_fd_msg(0, 0)],
+                   "malformed SHM"),
+    "cpl_unknown_tag": ("a CPL for a tag never used", None,
+                        [(CPL, 0, 0x1234, 4, 0, b"\0" * 4)], None),
+    "link_events_to_ep": ("UP and DOWN sent to the EP", None,
+                          [(UP, 0, 0, 48, 0, b"\0" * 48), (DOWN, 0, 0, 0, 0, b"")],
+                          None),
+}
+
+
+def served(peer, tag):
+    """The EP still serves requests: a CFG_RD gets its completion."""
+    peer.send(CFG_RD, tag, 4, 0)
+    for _ in range(500):
+        if any(t == tag for t, _, _ in peer.cpls):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def bad_message_case(name):
+    doc, hello_bytes, msgs, down = BAD_MESSAGES[name]
+
+    def case(c):
+        for typ, flags, tag, length, addr, payload, *fds in msgs:
+            c.peer.send(typ, tag, length, addr, payload,
+                        fds=fds[0] if fds else None, flags=flags)
+        if down:
+            assert c.peer.closed.wait(5), "the EP closed the link"
+            assert down in c.stderr(), f"EP says '{down}'"
+        else:
+            assert served(c.peer, 0x77), "the link still serves requests"
+            assert not c.peer.closed.is_set(), "the link is up"
+        assert c.ep.alive(), "EP alive"
+    case.hello = hello_bytes
+    case.__name__ = "case_bad_" + name
+    case.__doc__ = (f"{doc}: " + ("link down, saying why" if down else
+                                  "ignored, the link stays up"))
+    return case
+
+
+def case_map_rd_round_trip(c):
+    """An empty MAP_RD is a round trip: an empty successful answer."""
+    c.peer.send(MAP_RD, 9, 8, 0, struct.pack("<Q", 0))
+    for _ in range(500):
+        if (9, 0, 0) in c.peer.cpls:
+            break
+        time.sleep(0.01)
+    assert (9, 0, 0) in c.peer.cpls, f"completions {c.peer.cpls}"
+    assert c.ep.alive(), "EP alive"
+
+
 CASES = [case_requests_need_l0, case_peer_stops_reading,
          case_slow_reader_loses_nothing, case_steady_slow_reader,
          case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
-         case_unanswered_posted_revokes]
+         case_unanswered_posted_revokes, case_map_rd_round_trip] + \
+    [bad_message_case(name) for name in BAD_MESSAGES]
 
 
 class FakeEP:
@@ -1098,7 +1218,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
             name = case.__name__[5:]
-            c = Case(qemu, tmp, name, getattr(case, "timeout_ms", 500))
+            c = Case(qemu, tmp, name, getattr(case, "timeout_ms", 500),
+                     getattr(case, "hello", None))
             try:
                 case(c)
                 print(f"ok {i} {name}: {case.__doc__.splitlines()[0]}")
