@@ -68,21 +68,43 @@ lab_reg_cells() {
 # SoC glue driver does there and enable the LTSSM (the model's ELBI
 # register), then wait for the link; reports link-up.  R-Car's driver
 # enables its LTSSM itself: wait for its link status (PCIEINTSTS0).
-lab_link_up() {
+# lab_link_up_check: a shell test, true while the controller's link is
+# up (its ELBI status, or R-Car Gen4's app block); fails if it has neither
+lab_link_up_check() {
     if elbi=$(lab_reg_cells elbi 0); then
-        devmem "$elbi" 32 1
-        up="[ \$(devmem $((elbi + 4)) 32) = 0x00000001 ]"
+        echo "[ \$(devmem $((elbi + 4)) 32) = 0x00000001 ]"
     elif app=$(lab_reg_cells app 0); then
-        up="[ \$((\$(devmem $((app + 0x84)) 32) & 0xc0)) = $((0xc0)) ]"
+        echo "[ \$((\$(devmem $((app + 0x84)) 32) & 0xc0)) = $((0xc0)) ]"
     else
+        return 1
+    fi
+}
+
+lab_link_up() {
+    if ! up=$(lab_link_up_check); then
         lab_report fail link-up "the controller has no elbi or app registers: the lab cannot see its link"
         return 1
+    fi
+    # The generic driver leaves the LTSSM to the glue: ELBI's enable bit
+    if elbi=$(lab_reg_cells elbi 0); then
+        devmem "$elbi" 32 1
     fi
     if lab_wait_for 30 sh -c "$up"; then
         lab_report ok link-up "LTSSM enabled, link up"
     else
         lab_report missing link-up "LTSSM enabled, but no host on the link after 30s"
     fi
+}
+
+# lab_link_watch CHECK STATE: report link-up or link-down (on stderr,
+# the console too) when the link's state (CHECK from lab_link_up_check)
+# is no longer STATE; prints the new state
+lab_link_watch() {
+    if sh -c "$1" 2>/dev/null; then now=up; else now=down; fi
+    if [ "$now" != "$2" ]; then
+        lab_report info "link-$now" "the controller's link is $now" >&2
+    fi
+    echo "$now"
 }
 
 # lab_netdev: the first network interface other than lo

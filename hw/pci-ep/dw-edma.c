@@ -204,6 +204,7 @@ static void chan_abort(DWEDMA *e, DWEDMADir d, unsigned n, unsigned err_reg,
                   R_EDMA_CH_CTRL1_RIE_MASK;
 
     trace_dw_edma_abort(dir_name[d], n, why);
+    e->aborts++;
     e->dir[d].err_status[err_reg] |= err_bit;
     e->dir[d].int_status |= BIT(n + R_EDMA_INT_ABORT_SHIFT);
     chan_set_cs(c, DW_EDMA_CS_HALTED);

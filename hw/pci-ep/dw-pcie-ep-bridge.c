@@ -279,6 +279,10 @@ void dw_pcie_ep_bridge_instance_init(Object *obj)
                                    &s->posted.discarded, OBJ_PROP_FLAG_READ);
     object_property_add_uint64_ptr(obj, "x-window-msg-writes",
                                    &s->window_msg_writes, OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "x-edma-aborts", &s->edma.aborts,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "x-hot-resets", &s->hot_resets,
+                                   OBJ_PROP_FLAG_READ);
     object_property_add_uint64_ptr(obj, "x-window-round-trips",
                                    &s->window_round_trips,
                                    OBJ_PROP_FLAG_READ);

@@ -1027,6 +1027,7 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
 
     if (event == PCIE_EP_LINK_HOT_RESET) {
         trace_dw_pcie_ep_hot_reset();
+        s->hot_resets++;
         dw_posted_discard(&s->posted);
         dw_pcie_ep_reset_non_sticky(s);
         dw_pcie_ep_host_image_sync(s, false);

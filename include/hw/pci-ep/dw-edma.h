@@ -199,6 +199,8 @@ typedef struct DWEDMA {
     bool legacy;                /* the viewport map, before IP 5.40a */
     bool irq_per_channel;       /* dma0..N, else one "dma" line */
     uint32_t bandwidth_mib;     /* MiB/s; 0: as fast as possible */
+
+    uint64_t aborts;            /* channels aborted, for any reason */
 } DWEDMA;
 
 extern const VMStateDescription vmstate_dw_edma;

@@ -202,6 +202,7 @@ struct DWPCIeEPState {
     unsigned window_rt_conn;        /* the connection it went on */
     uint64_t window_rt_after;       /* window_msg_writes when it went */
     uint64_t window_round_trips;    /* sent so far */
+    uint64_t hot_resets;            /* from the host, so far */
     DWLogLimit hazard_log;
     DWLogLimit untranslated_log;
 

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Host VM, for scripts/lab chaos: run the pci_endpoint kselftest round
+# after round, each time the endpoint's function is on the bus, and say
+# when the function leaves the bus and when it comes back.  The EP VM
+# may be killed and started again at any point; so may this VM.
+#
+# Kernel command line:
+#   lab.kselftest=ARGS   arguments for pci_endpoint_test, ',' for ' '
+#   lab.reboot=1         reboot (reboot -f) after each round
+. /lab/lib.sh
+
+args=
+reboot=
+for arg in $(cat /proc/cmdline); do
+    case $arg in
+    lab.kselftest=*) args=$(echo "${arg#lab.kselftest=}" | tr ',' ' ') ;;
+    lab.reboot=1) reboot=1 ;;
+    esac
+done
+
+lab_report ok host-boot "$(ls /sys/bus/pci/devices | wc -l) PCI functions at boot"
+
+# The function's comings and goings, as the PCI core sees them
+(
+    present=
+    while :; do
+        if f=$(lab_find_epf_test); then
+            [ -n "$present" ] || lab_report info function-present "$f"
+            present=1
+        else
+            [ -z "$present" ] || lab_report info function-gone "the endpoint's function left the bus"
+            present=
+        fi
+        sleep 0.2
+    done
+) &
+
+round=0
+while :; do
+    until lab_find_epf_test >/dev/null 2>&1; do
+        sleep 0.2
+    done
+    if ! lab_wait_for 10 test -e /dev/pci-endpoint-test.0; then
+        lab_report info bind "pci_endpoint_test did not bind within 10s"
+        continue
+    fi
+    round=$((round + 1))
+    lab_report info round-begin "$round"
+    echo "@@lab tap-begin"
+    # shellcheck disable=SC2086
+    pci_endpoint_test $args
+    echo "@@lab tap-end"
+    lab_report info round-end "$round"
+    dmesg -c | grep -iE 'pci|endpoint' | tail -n 20 | sed 's/^/@@lab info kmsg /'
+    if [ -n "$reboot" ]; then
+        lab_report info reboot "after round $round"
+        sync
+        reboot -f
+    fi
+done
