@@ -1340,8 +1340,8 @@ static void test_rcar(void)
 #define EDMA_CH(d, n)       (EDMA + 0x200 + 0x200 * (n) + ((d) ? 0x100 : 0))
 
 /* Start a one-element copy on channel 0 of direction @d; wait till it ends */
-static void edma_run(Lab *lab, int d, uint64_t sar, uint64_t dar,
-                     uint32_t size, uint64_t ll)
+static void edma_start(Lab *lab, int d, uint64_t sar, uint64_t dar,
+                       uint32_t size, uint64_t ll)
 {
     uint64_t ch = EDMA_CH(d, 0);
 
@@ -1357,6 +1357,14 @@ static void edma_run(Lab *lab, int d, uint64_t sar, uint64_t dar,
     qtest_writel(lab->ep, ch + 0x1c, ll);
     qtest_writel(lab->ep, ch + 0x20, ll >> 32);
     qtest_writel(lab->ep, EDMA + (d ? 0x30 : 0x10), 0);
+}
+
+static void edma_run(Lab *lab, int d, uint64_t sar, uint64_t dar,
+                     uint32_t size, uint64_t ll)
+{
+    uint64_t ch = EDMA_CH(d, 0);
+
+    edma_start(lab, d, sar, dar, size, ll);
     for (int i = 0; i < 1000 && (qtest_readl(lab->ep, ch) >> 5 & 3) == 1;
          i++) {
         qtest_clock_step(lab->ep, 1000 * 1000);
@@ -1410,6 +1418,47 @@ static void test_edma_over_link(void)
     g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(1, 0)) >> 5 & 3, ==, 2);
     g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xa0), ==, 1u << 16);
     g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xb8), ==, 1);
+    lab_stop(&lab);
+}
+
+/*
+ * The host dies with a transfer of each direction in flight (1 MiB at
+ * 1 MiB/s of virtual time, which stands still under qtest until
+ * stepped): once the link is down, each channel aborts (CS = halted,
+ * its abort bit), the read with a completion timeout in its error
+ * status; nothing hangs.
+ */
+static void test_edma_host_dies(void)
+{
+    Lab lab = { .ep_props = ",edma-bandwidth=1" };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    host_enable_function(&lab);
+    qtest_writel(lab.ep, EDMA + 0xac, 0xffffffff);
+    edma_start(&lab, 0, RAM + 0x400000, RAM + 0x300000, 0x100000,
+               RAM + 0x600000);
+    edma_start(&lab, 1, RAM + 0x300000, RAM + 0x500000, 0x100000,
+               RAM + 0x700000);
+    qtest_clock_step(lab.ep, 10 * 1000 * 1000);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(0, 0)) >> 5 & 3, ==, 1);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(1, 0)) >> 5 & 3, ==, 1);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-edma-aborts"), ==, 0);
+
+    qtest_quit(lab.host);
+    lab.host = NULL;
+    g_assert(wait_for(lab.ep, ELBI + 4, 1, 0, false));
+    for (int i = 0; i < 100 && ep_counter(lab.ep, "x-edma-aborts") < 2;
+         i++) {
+        qtest_clock_step(lab.ep, 100 * 1000 * 1000);
+    }
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(0, 0)) >> 5 & 3, ==, 2);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA_CH(1, 0)) >> 5 & 3, ==, 2);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0x4c), ==, 1u << 16);
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xa0), ==, 1u << 16);
+    /* A read that no completion answers: a completion timeout */
+    g_assert_cmphex(qtest_readl(lab.ep, EDMA + 0xb8), ==, 1u << 16);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-edma-aborts"), ==, 2);
     lab_stop(&lab);
 }
 
@@ -1541,6 +1590,7 @@ int main(int argc, char **argv)
     add_mode_tests("its-device-id", test_its_device_id);
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
     add_mode_tests("edma", test_edma_over_link);
+    add_mode_tests("edma-host-dies", test_edma_host_dies);
     add_mode_tests("smmu-coherent", test_smmu_coherent);
     add_mode_tests("smmu-sync-held", test_smmu_sync_held);
     add_mode_tests("smmu-cr0ack-held", test_smmu_cr0ack_held);
