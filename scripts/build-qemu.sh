@@ -2,9 +2,12 @@
 # Build qemu-system-aarch64 and the project's qtests from Debian's qemu
 # source package, with our patches applied and our files overlaid.
 #
-# usage: scripts/build-qemu.sh [release|asan]
+# usage: scripts/build-qemu.sh [release|asan|fuzz]
 #   release  the lab's QEMU (default)
 #   asan     the same with AddressSanitizer and UndefinedBehaviorSanitizer
+#   fuzz     qemu-fuzz-aarch64: QEMU's libFuzzer build, by clang, with
+#            ASan and UBSan, from a tree of its own that also has
+#            qemu/patches-fuzz/ applied
 #
 # Prints the build directory on stdout.  The source tree and the build
 # directory are cached by their inputs, so after editing a file in
@@ -16,10 +19,13 @@ flavor=${1:-release}
 case $flavor in
 release) extra_cfg=(--disable-debug-info) ;;
 asan) extra_cfg=(--disable-debug-info --enable-asan --enable-ubsan) ;;
-*) die "unknown flavor '$flavor' (release or asan)" ;;
+fuzz) extra_cfg=(--cc=clang --cxx=clang++ --enable-fuzzing --enable-asan
+                 --enable-ubsan --disable-debug-info) ;;
+*) die "unknown flavor '$flavor' (release, asan or fuzz)" ;;
 esac
 
 patches=("$LAB_ROOT"/qemu/patches/*.patch)
+[[ $flavor == fuzz ]] && patches+=("$LAB_ROOT"/qemu/patches-fuzz/*.patch)
 src_key=$(hash_str "$QEMU_DSC_SHA256 $(hash_of "${patches[@]}")")
 src=$LAB_CACHE/qemu/src-$src_key
 dl=$LAB_CACHE/qemu/dl
@@ -108,6 +114,10 @@ qtest_targets() {
 }
 
 build_qemu() {
+    if [[ $flavor == fuzz ]]; then
+        "$LAB_ROOT"/scripts/setup-host.sh --fuzz >&2 ||
+            die "could not install clang and libFuzzer"
+    fi
     prepare_source
     overlay_files
     if [[ ! -f $build/build.ninja ]]; then
@@ -116,6 +126,12 @@ build_qemu() {
         mkdir -p "$build"
         (cd "$build" && "$src/configure" "${config[@]}") >"$build.configure.log" 2>&1 ||
             die "configure failed, see $build.configure.log"
+    fi
+    if [[ $flavor == fuzz ]]; then
+        log "building qemu-fuzz-aarch64"
+        ninja -C "$build" -j "$LAB_JOBS" qemu-fuzz-aarch64 >&2 ||
+            die "the fuzzing build failed"
+        return 0
     fi
     log "building qemu-system-aarch64 and the qtests ($flavor)"
     # shellcheck disable=SC2046

@@ -27,6 +27,11 @@ BASE_PKGS=(
     # the lab itself
     util-linux socat
 )
+# scripts/setup-host.sh --fuzz: also QEMU's libFuzzer build (clang, and
+# compiler-rt's libFuzzer and sanitizer runtimes)
+if [[ ${1:-} == --fuzz ]]; then
+    BASE_PKGS+=(clang libclang-rt-14-dev llvm-14)
+fi
 
 SOURCES=/etc/apt/sources.list.d/pciep-lab.sources
 PREFS=/etc/apt/preferences.d/pciep-lab
