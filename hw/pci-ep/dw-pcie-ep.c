@@ -696,40 +696,60 @@ static void window_region_add(MemoryListener *listener,
  * reached by message too, until a round trip sent after it (a read, a
  * MAP_RD) has come back: the host has then done the write.  Nothing
  * waits for such a round trip: a posted write must not wait for a
- * completion.  One goes out right after a write by message, and the
- * next window access that finds it completed lifts the fence.
+ * completion.  One goes out right after a write by message, and a
+ * window access that finds it completed lifts the fence.
  */
 static void window_round_trip_done(DWPCIeEPState *s, uint64_t sent_after)
 {
     s->window_fenced = MAX(s->window_fenced, sent_after);
 }
 
-/* At most one round trip of our own in flight, on this connection */
-static void window_lift_fence(DWPCIeEPState *s)
+/*
+ * Take what the round trip in flight says, once it has come back: the
+ * host has done every write by message sent before it.  One that went
+ * on an older connection, or that no completion answered within the
+ * link's timeout, is lost; the next one covers all it would have.
+ */
+static void window_collect_round_trip(DWPCIeEPState *s)
 {
-    unsigned conn = pcie_ep_link_connection(&s->link);
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
 
-    if (s->window_rt_seq && s->window_rt_conn == conn &&
-        !pcie_ep_link_round_trip_done(&s->link, s->window_rt_seq)) {
+    if (!s->window_rt_seq) {
         return;
     }
-    if (s->window_rt_seq && s->window_rt_conn == conn) {
+    if (s->window_rt_conn == pcie_ep_link_connection(&s->link) &&
+        pcie_ep_link_round_trip_done(&s->link, s->window_rt_seq)) {
         window_round_trip_done(s, s->window_rt_after);
+        s->window_rt_seq = 0;
+    } else if (s->window_rt_conn != pcie_ep_link_connection(&s->link) ||
+               now - s->window_rt_sent_ms > s->link.timeout_ms) {
+        trace_dw_pcie_ep_window_round_trip_lost(s->window_rt_seq);
+        s->window_rt_seq = 0;
     }
-    s->window_rt_seq = 0;
-    if (s->window_fenced == s->window_msg_writes || !s->link.peer_shm) {
+}
+
+/*
+ * After a write by message: a round trip behind it, unless one is in
+ * flight.  Only here: one sent before a write by message would not
+ * cover it, and the fence would never lift while writes keep coming.
+ */
+static void window_send_round_trip(DWPCIeEPState *s)
+{
+    window_collect_round_trip(s);
+    if (s->window_rt_seq || !s->link.peer_shm) {
         return;
     }
     s->window_rt_seq = pcie_ep_link_round_trip(&s->link);
-    s->window_rt_conn = conn;
+    s->window_rt_conn = pcie_ep_link_connection(&s->link);
     s->window_rt_after = s->window_msg_writes;
+    s->window_rt_sent_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
     s->window_round_trips += s->window_rt_seq != 0;
 }
 
 static bool window_fenced(DWPCIeEPState *s)
 {
     if (s->window_fenced != s->window_msg_writes) {
-        window_lift_fence(s);
+        window_collect_round_trip(s);
     }
     return s->window_fenced == s->window_msg_writes;
 }
@@ -799,7 +819,7 @@ void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
         outbound_tlp(s, pci_addr, (void *)buf, len, true);
     } else if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
         s->window_msg_writes++;
-        window_lift_fence(s);
+        window_send_round_trip(s);
     } else {
         trace_dw_pcie_ep_posted_lost(pci_addr, len);
     }

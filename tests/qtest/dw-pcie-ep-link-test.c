@@ -1032,7 +1032,9 @@ static void test_posted_over_link(void)
 /*
  * Once a window write has gone by message (here to the host's UART, not
  * RAM), the next one to host RAM goes by message too, behind it, until
- * a round trip (the read) has come back; then straight to RAM again.
+ * a round trip (the read, or the window's own) has come back; then
+ * straight to RAM again.  The host is stopped while the two drain, so
+ * that the window's own round trip cannot come back between them.
  */
 #define HOST_UART_ICR       0x09000044ULL
 
@@ -1057,8 +1059,12 @@ static void test_posted_fence(void)
     qtest_writel(lab.ep, WINDOW + 0x40, 1);
     qtest_readl(lab.ep, WINDOW + 0x48);
     msgs = ep_counter(lab.ep, "x-window-msg-writes");
+    /* Stopped, the host cannot complete the round trip before write 2 */
+    kill(qtest_pid(lab.host), SIGSTOP);
     qtest_writel(lab.ep, WINDOW + 0x1000 + (HOST_UART_ICR & 0xfff), 0x7ff);
     qtest_writel(lab.ep, WINDOW + 0x40, 2);
+    qtest_clock_step(lab.ep, 1000 * 1000);
+    kill(qtest_pid(lab.host), SIGCONT);
     qtest_readl(lab.ep, WINDOW + 0x48);
     g_assert_cmphex(qtest_readl(lab.host, RAM + 0x200040), ==, 2);
     g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), ==,
@@ -1074,14 +1080,16 @@ static void test_posted_fence(void)
 /*
  * Nothing need read for the fence to lift: the write by message sends a
  * round trip of its own, and once that has come back, host RAM is
- * written straight again.  No timing is assumed: the writes to RAM go
- * by message until it has (each one sends no further round trip while
- * it is in flight), then none does.
+ * written straight again.  The host is stopped (SIGSTOP) while the
+ * first round trip is in flight, so that a write to host RAM goes by
+ * message behind it: the fence must lift after one more round trip,
+ * not chase the writes for ever (it once did: each round trip covered
+ * all but the write that had sent it).
  */
 static void test_posted_fence_lifts(void)
 {
     Lab lab = { .ep_props = ",posted-write-latency-ns=1000" };
-    uint64_t msgs;
+    uint64_t msgs, before;
     uint32_t val;
 
     if (!mode->fast) {
@@ -1104,13 +1112,20 @@ static void test_posted_fence_lifts(void)
     qtest_readl(lab.ep, WINDOW + 0x48);
 
     msgs = ep_counter(lab.ep, "x-window-msg-writes");
+    kill(qtest_pid(lab.host), SIGSTOP);
     qtest_writel(lab.ep, WINDOW + 0x1000 + (HOST_UART_ICR & 0xfff), 0x7ff);
     qtest_clock_step(lab.ep, 1000);
-    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), ==, msgs + 1);
     g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), ==, 1);
-    for (val = 2; val < 1000; val++) {
-        uint64_t before = ep_counter(lab.ep, "x-window-msg-writes");
+    qtest_writel(lab.ep, WINDOW + 0x40, 2);
+    qtest_clock_step(lab.ep, 1000);
+    /* Behind the UART write, by message; no second round trip yet */
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), <=, msgs + 2);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), ==, 1);
+    kill(qtest_pid(lab.host), SIGCONT);
+    g_assert(wait_for(lab.host, RAM + 0x200040, ~0u, 2, false));
 
+    for (val = 3; val < 1000; val++) {
+        before = ep_counter(lab.ep, "x-window-msg-writes");
         qtest_writel(lab.ep, WINDOW + 0x40, val);
         qtest_clock_step(lab.ep, 1000);
         g_assert(wait_for(lab.host, RAM + 0x200040, ~0u, val, false));
@@ -1119,9 +1134,13 @@ static void test_posted_fence_lifts(void)
         }
         g_usleep(10 * 1000);
     }
+    /*
+     * Straight again; on the way at most one more write by message (the
+     * first after the first round trip came back, which sent the second)
+     */
     g_assert_cmpuint(val, <, 1000);
-    /* One for the UART write, at most one for each write by message since */
-    g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), <, val);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-msg-writes"), <=, msgs + 3);
+    g_assert_cmpuint(ep_counter(lab.ep, "x-window-round-trips"), <=, 2);
     lab_stop(&lab);
 }
 
@@ -1422,11 +1441,13 @@ static void test_edma_over_link(void)
 }
 
 /*
- * The host dies with a transfer of each direction in flight (1 MiB at
+ * The host dies with a transfer of each direction under way (1 MiB at
  * 1 MiB/s of virtual time, which stands still under qtest until
- * stepped): once the link is down, each channel aborts (CS = halted,
+ * stepped: each channel is running with most of its data still to go,
+ * though no request is outstanding on the link at that moment).  Once
+ * the link is down, each channel aborts at its next chunk (CS = halted,
  * its abort bit), the read with a completion timeout in its error
- * status; nothing hangs.
+ * status, as for a request no completion will answer; nothing hangs.
  */
 static void test_edma_host_dies(void)
 {
@@ -1435,7 +1456,6 @@ static void test_edma_host_dies(void)
     lab_start(&lab);
     lab_link_up(&lab);
     host_enable_function(&lab);
-    qtest_writel(lab.ep, EDMA + 0xac, 0xffffffff);
     edma_start(&lab, 0, RAM + 0x400000, RAM + 0x300000, 0x100000,
                RAM + 0x600000);
     edma_start(&lab, 1, RAM + 0x300000, RAM + 0x500000, 0x100000,

@@ -201,6 +201,7 @@ struct DWPCIeEPState {
     uint32_t window_rt_seq;
     unsigned window_rt_conn;        /* the connection it went on */
     uint64_t window_rt_after;       /* window_msg_writes when it went */
+    int64_t window_rt_sent_ms;      /* QEMU_CLOCK_REALTIME, when it went */
     uint64_t window_round_trips;    /* sent so far */
     uint64_t hot_resets;            /* from the host, so far */
     DWLogLimit hazard_log;
