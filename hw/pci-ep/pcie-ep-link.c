@@ -1390,7 +1390,12 @@ static void link_read(void *opaque, const uint8_t *buf, int size)
 
         memcpy(&hdr, link->p->rxbuf, sizeof(hdr));
         plen = payload_len(link, &hdr);
-        if (plen < 0 || (hdr.type != PCIE_EP_LINK_CPL && hdr.flags)) {
+        /*
+         * Flags are a CPL's status (SC, UR or CA; 0xff, "no completion",
+         * is never on the wire); nothing else has any.
+         */
+        if (plen < 0 || (hdr.type == PCIE_EP_LINK_CPL ?
+                         hdr.flags > PCIE_EP_LINK_CPL_CA : hdr.flags)) {
             g_autofree char *why = g_strdup_printf(
                 "malformed message (type %u, flags 0x%x, length %u)",
                 hdr.type, hdr.flags, le32_to_cpu(hdr.len));

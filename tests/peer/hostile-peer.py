@@ -618,6 +618,8 @@ BAD_MESSAGES = {
                    "malformed SHM"),
     "shm_size_0": ("an SHM of 0 bytes", None, [shm_fd_msg(0, 0)],
                    "malformed SHM"),
+    "cpl_status_undefined": ("a CPL whose status is 0xff", None,
+                             [(CPL, 0xff, 1, 0, 0, b"")], "malformed message"),
     "cpl_unknown_tag": ("a CPL for a tag never used", None,
                         [(CPL, 0, 0x1234, 4, 0, b"\0" * 4)], None),
     "link_events_to_ep": ("UP and DOWN sent to the EP", None,
@@ -665,6 +667,13 @@ def case_map_rd_round_trip(c):
             break
         time.sleep(0.01)
     assert (9, 0, 0) in c.peer.cpls, f"completions {c.peer.cpls}"
+    # It asked for no translation: an inbound iATU write owes no REVOKE
+    # (a sized MAP_RD makes it owe one: case_revoke_once)
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.writel(ATU + 0x100 + 0x14, RAM)
+    c.ep.readl(DBI)
+    time.sleep(0.3)
+    assert c.peer.count(REVOKE) == 0, f"{c.peer.count(REVOKE)} REVOKEs"
     assert c.ep.alive(), "EP alive"
 
 
