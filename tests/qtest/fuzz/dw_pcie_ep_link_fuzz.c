@@ -10,10 +10,11 @@
  * (the rest is the whole stream), bit 2 (EP) enables the LTSSM first, so
  * that requests find the link in L0.  The rest goes to the socket as it
  * is.  The target then runs QEMU until the stream is read and answered,
- * or the link is taken down, and closes the connection; the device's
- * state carries over to the next input, as it would with a peer that
- * reconnects.  What the device sends back is read and dropped, file
- * descriptors (SHM) closed.
+ * or the link is taken down, closes the connection and resets the
+ * machine.  What the device sends back is read and dropped, file
+ * descriptors (SHM) closed.  Not reached: SHM with a file descriptor of
+ * ours (the stream carries none), and completions to the device's own
+ * requests (nobody answers them; they time out).
  *
  * Copyright (c) 2026 The pciep-lab authors
  *
@@ -45,11 +46,16 @@ static char *sock_path;
 static int listen_fd = -1;      /* the host target's: QEMU connects to us */
 static bool fuzz_host;
 
-/* One round of QEMU's main loop, and a moment for its link IOThread */
+/*
+ * One round of QEMU's main loop, and a moment for its link IOThread,
+ * which takes the BQL to serve a request: not held while we sleep.
+ */
 static void pump(void)
 {
     main_loop_wait(true);
+    bql_unlock();
     g_usleep(20);
+    bql_lock();
 }
 
 static void close_fds(struct msghdr *msg)
@@ -90,9 +96,8 @@ static bool drain(int fd, bool *got)
 }
 
 /*
- * Non-blocking: QEMU accepts in its main loop, which only runs when we
- * pump it, so a connect() that waited for a full backlog would wait on
- * itself.
+ * Non-blocking: a connect() that waited for a full backlog would hold
+ * the BQL, which the link's IOThread may need before it accepts.
  */
 static int connect_to_ep(void)
 {
@@ -205,6 +210,8 @@ static void link_fuzz(QTestState *s, const unsigned char *data, size_t size)
         flush_events(NULL);
         pump();
     }
+    /* Each input from a machine just reset, as generic-fuzz does */
+    fuzz_reset(s);
 }
 
 static void make_sock_path(void)
