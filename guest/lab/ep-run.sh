@@ -66,11 +66,11 @@ lab_report ok ready "waiting for the host"
 # scripts/lab ends this VM when the host VM is done, after one more
 # "flushed": until then, pass on what the kernel says, and the link's
 # state when it changes (a host that goes away, and comes back).
-check=$(lab_link_up_check)
-link=up
+check=$(lab_link_up_check) || check=
+link=unknown
 while :; do
     sleep 1
     dmesg -c | sed 's/^/@@lab info kmsg /'
-    link=$(lab_link_watch "$check" "$link")
+    [ -z "$check" ] || link=$(lab_link_watch "$check" "$link")
     lab_report info flushed "kernel messages passed on"
 done
