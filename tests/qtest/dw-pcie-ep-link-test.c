@@ -1038,6 +1038,19 @@ static void test_posted_over_link(void)
  */
 #define HOST_UART_ICR       0x09000044ULL
 
+/* Outbound region 1: the window's second 4 KiB onto the host's UART */
+static void ep_map_uart_window(Lab *lab)
+{
+    qtest_writel(lab->ep, OB(1) + 0x08, WINDOW + 0x1000);
+    qtest_writel(lab->ep, OB(1) + 0x0c, 0);
+    qtest_writel(lab->ep, OB(1) + 0x10, WINDOW + 0x1fff);
+    qtest_writel(lab->ep, OB(1) + 0x20, 0);
+    qtest_writel(lab->ep, OB(1) + 0x14, HOST_UART_ICR & ~0xfffULL);
+    qtest_writel(lab->ep, OB(1) + 0x18, 0);
+    qtest_writel(lab->ep, OB(1) + 0x00, 0);
+    qtest_writel(lab->ep, OB(1) + 0x04, 0x80000000);
+}
+
 static void test_posted_fence(void)
 {
     Lab lab = { .ep_props = ",posted-write-latency-ns=1000000" };
@@ -1047,14 +1060,7 @@ static void test_posted_fence(void)
     lab_link_up(&lab);
     host_enable_function(&lab);
     ep_map_window(&lab);
-    qtest_writel(lab.ep, OB(1) + 0x08, WINDOW + 0x1000);
-    qtest_writel(lab.ep, OB(1) + 0x0c, 0);
-    qtest_writel(lab.ep, OB(1) + 0x10, WINDOW + 0x1fff);
-    qtest_writel(lab.ep, OB(1) + 0x20, 0);
-    qtest_writel(lab.ep, OB(1) + 0x14, HOST_UART_ICR & ~0xfffULL);
-    qtest_writel(lab.ep, OB(1) + 0x18, 0);
-    qtest_writel(lab.ep, OB(1) + 0x00, 0);
-    qtest_writel(lab.ep, OB(1) + 0x04, 0x80000000);
+    ep_map_uart_window(&lab);
 
     qtest_writel(lab.ep, WINDOW + 0x40, 1);
     qtest_readl(lab.ep, WINDOW + 0x48);
@@ -1100,14 +1106,7 @@ static void test_posted_fence_lifts(void)
     lab_link_up(&lab);
     host_enable_function(&lab);
     ep_map_window(&lab);
-    qtest_writel(lab.ep, OB(1) + 0x08, WINDOW + 0x1000);
-    qtest_writel(lab.ep, OB(1) + 0x0c, 0);
-    qtest_writel(lab.ep, OB(1) + 0x10, WINDOW + 0x1fff);
-    qtest_writel(lab.ep, OB(1) + 0x20, 0);
-    qtest_writel(lab.ep, OB(1) + 0x14, HOST_UART_ICR & ~0xfffULL);
-    qtest_writel(lab.ep, OB(1) + 0x18, 0);
-    qtest_writel(lab.ep, OB(1) + 0x00, 0);
-    qtest_writel(lab.ep, OB(1) + 0x04, 0x80000000);
+    ep_map_uart_window(&lab);
     qtest_writel(lab.ep, WINDOW + 0x40, 1);
     qtest_readl(lab.ep, WINDOW + 0x48);
 
