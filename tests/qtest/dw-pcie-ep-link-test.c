@@ -1051,19 +1051,24 @@ static void ep_map_uart_window(Lab *lab)
     qtest_writel(lab->ep, OB(1) + 0x04, 0x80000000);
 }
 
+/* Both VMs up, the window onto host RAM and the UART, one write done */
+static void fence_lab_start(Lab *lab)
+{
+    lab_start(lab);
+    lab_link_up(lab);
+    host_enable_function(lab);
+    ep_map_window(lab);
+    ep_map_uart_window(lab);
+    qtest_writel(lab->ep, WINDOW + 0x40, 1);
+    qtest_readl(lab->ep, WINDOW + 0x48);
+}
+
 static void test_posted_fence(void)
 {
     Lab lab = { .ep_props = ",posted-write-latency-ns=1000000" };
     uint64_t msgs;
 
-    lab_start(&lab);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
-    ep_map_window(&lab);
-    ep_map_uart_window(&lab);
-
-    qtest_writel(lab.ep, WINDOW + 0x40, 1);
-    qtest_readl(lab.ep, WINDOW + 0x48);
+    fence_lab_start(&lab);
     msgs = ep_counter(lab.ep, "x-window-msg-writes");
     /* Stopped, the host cannot complete the round trip before write 2 */
     kill(qtest_pid(lab.host), SIGSTOP);
@@ -1102,13 +1107,7 @@ static void test_posted_fence_lifts(void)
         g_test_skip("host RAM is reached by message anyway");
         return;
     }
-    lab_start(&lab);
-    lab_link_up(&lab);
-    host_enable_function(&lab);
-    ep_map_window(&lab);
-    ep_map_uart_window(&lab);
-    qtest_writel(lab.ep, WINDOW + 0x40, 1);
-    qtest_readl(lab.ep, WINDOW + 0x48);
+    fence_lab_start(&lab);
 
     msgs = ep_counter(lab.ep, "x-window-msg-writes");
     kill(qtest_pid(lab.host), SIGSTOP);
