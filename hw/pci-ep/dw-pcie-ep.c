@@ -712,17 +712,19 @@ static void window_round_trip_done(DWPCIeEPState *s, uint64_t sent_after)
  */
 static void window_collect_round_trip(DWPCIeEPState *s)
 {
-    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    bool same_conn;
 
     if (!s->window_rt_seq) {
         return;
     }
-    if (s->window_rt_conn == pcie_ep_link_connection(&s->link) &&
+    same_conn = s->window_rt_conn == pcie_ep_link_connection(&s->link);
+    if (same_conn &&
         pcie_ep_link_round_trip_done(&s->link, s->window_rt_seq)) {
         window_round_trip_done(s, s->window_rt_after);
         s->window_rt_seq = 0;
-    } else if (s->window_rt_conn != pcie_ep_link_connection(&s->link) ||
-               now - s->window_rt_sent_ms > s->link.timeout_ms) {
+    } else if (!same_conn ||
+               qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - s->window_rt_sent_ms >
+               s->link.timeout_ms) {
         trace_dw_pcie_ep_window_round_trip_lost(s->window_rt_seq);
         s->window_rt_seq = 0;
     }

@@ -985,24 +985,25 @@ uint32_t pcie_ep_link_round_trip(PCIeEPLink *link)
     return seq;
 }
 
-bool pcie_ep_link_round_trip_done(PCIeEPLink *link, uint32_t seq)
+/* The peer has completed number @seq of the counter @done, or a later one */
+static bool seq_done(PCIeEPLink *link, const uint32_t *done, uint32_t seq)
 {
-    bool done;
+    bool reached;
 
     qemu_mutex_lock(&link->lock);
-    done = (int32_t)(link->round_trips_done - seq) >= 0;
+    reached = (int32_t)(*done - seq) >= 0;
     qemu_mutex_unlock(&link->lock);
-    return done;
+    return reached;
+}
+
+bool pcie_ep_link_round_trip_done(PCIeEPLink *link, uint32_t seq)
+{
+    return seq_done(link, &link->round_trips_done, seq);
 }
 
 bool pcie_ep_link_revoke_done(PCIeEPLink *link, uint32_t seq)
 {
-    bool done;
-
-    qemu_mutex_lock(&link->lock);
-    done = (int32_t)(link->revokes_done - seq) >= 0;
-    qemu_mutex_unlock(&link->lock);
-    return done;
+    return seq_done(link, &link->revokes_done, seq);
 }
 
 bool pcie_ep_link_revokes_pending(PCIeEPLink *link)
