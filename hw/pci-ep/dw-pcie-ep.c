@@ -819,11 +819,16 @@ void dw_pcie_ep_window_send(DWPCIeEPState *s, uint64_t pci_addr,
     if (s->link_state != DW_PCIE_EP_LINK_UP) {
         /* Loopback, or a link down: as any TLP then */
         outbound_tlp(s, pci_addr, (void *)buf, len, true);
-    } else if (pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
+    } else {
+        if (!pcie_ep_link_post(&s->link, pci_addr, buf, len)) {
+            trace_dw_pcie_ep_posted_lost(pci_addr, len);
+        }
+        /*
+         * Lost on a failing link or sent, no later write may land before
+         * it would have: on PCIe a link loses every write after one lost.
+         */
         s->window_msg_writes++;
         window_send_round_trip(s);
-    } else {
-        trace_dw_pcie_ep_posted_lost(pci_addr, len);
     }
 }
 

@@ -195,7 +195,7 @@ struct DWPCIeEPState {
     uint64_t iatu_hazards;
     uint64_t iatu_hazards_with[DW_IN_FLIGHT__COUNT];
     uint64_t posted_untranslated;   /* corrupt: sent at the CPU address */
-    uint64_t window_msg_writes;     /* window writes sent by message */
+    uint64_t window_msg_writes;     /* window writes by message (or lost) */
     uint64_t window_fenced;         /* of those, done by the host for sure */
     /* The round trip that lifts the fence: its number, 0 if none */
     uint32_t window_rt_seq;
