@@ -2264,6 +2264,238 @@ static void test_rcar_fixed_bar_inbound(void)
     qtest_quit(qts);
 }
 
+/*
+ * Bad input from the EP's guest (docs/bad-input.md): each gets the
+ * guest error (or LOG_UNIMP) line the table gives, and defined values.
+ */
+#define ELBI                (ep_base + 0x3000)
+
+typedef struct BadInput {
+    char *log;
+    QTestState *qts;
+} BadInput;
+
+static void bad_start(BadInput *b, const char *props)
+{
+    g_autofree char *args = NULL;
+
+    b->log = guest_log_path();
+    args = g_strdup_printf("-d guest_errors,unimp -D %s", b->log);
+    b->qts = loopback_start_args(args, props);
+}
+
+/* Quit, so that the log is complete, and look for each line */
+static void bad_end(BadInput *b, const char *const *lines)
+{
+    qtest_quit(b->qts);
+    for (; *lines; lines++) {
+        if (!log_says(b->log, *lines)) {
+            g_autofree char *text = NULL;
+
+            g_file_get_contents(b->log, &text, NULL, NULL);
+            g_error("the log lacks \"%s\"; it has:\n%s", *lines, text);
+        }
+    }
+    log_remove(b->log);
+}
+
+static void test_bad_elbi_write(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    qtest_writel(b.qts, ELBI + 4, 1);
+    qtest_writel(b.qts, ELBI + 8, 0xffffffff);
+    /* Loopback is not a link to a host: the status says down */
+    g_assert_cmphex(qtest_readl(b.qts, ELBI + 4), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, ELBI + 8), ==, 0);
+    bad_end(&b, (const char *const[]) {
+        "write to read-only or reserved ELBI register 0x4",
+        "write to read-only or reserved ELBI register 0x8", NULL });
+}
+
+static void test_bad_viewport_access(void)
+{
+    BadInput b;
+
+    bad_start(&b, ",atu-viewport=on");
+    qtest_writel(b.qts, DBI + ATU_VIEWPORT, 0);
+    qtest_writel(b.qts, DBI + 0x90c, 0x12345000);
+    qtest_writew(b.qts, DBI + 0x90c, 0xffff);
+    qtest_writeb(b.qts, DBI + 0x90e, 0xff);
+    g_assert_cmphex(qtest_readl(b.qts, DBI + 0x90c), ==, 0x12345000);
+    /* The unrolled space is not there: writes ignored, reads 0 */
+    qtest_writel(b.qts, OB(0) + LOWER_BASE, 0xabcd0000);
+    g_assert_cmphex(qtest_readl(b.qts, OB(0) + LOWER_BASE), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, DBI + 0x90c), ==, 0x12345000);
+    bad_end(&b, (const char *const[]) {
+        "2-byte write to the iATU viewport at 0x90c ignored",
+        "1-byte write to the iATU viewport at 0x90e ignored",
+        "write to the unrolled iATU space of a controller with the legacy "
+        "viewport", NULL });
+}
+
+static void test_bad_iatu_offset(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    qtest_writel(b.qts, OB(0) + 0x30, 0xffffffff);
+    qtest_writel(b.qts, IB(1) + 0x40, 0xffffffff);
+    g_assert_cmphex(qtest_readl(b.qts, OB(0) + 0x30), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, IB(1) + 0x40), ==, 0);
+    /* The region's own registers are untouched */
+    g_assert_cmphex(qtest_readl(b.qts, OB(0) + CTRL2), ==, 0);
+    bad_end(&b, (const char *const[]) {
+        "write to reserved iATU offset 0x30",
+        "write to reserved iATU offset 0x340", NULL });
+}
+
+static void test_bad_dbi2_register(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    qtest_writel(b.qts, DBI2 + 0x40, 0xffffffff);
+    g_assert_cmphex(qtest_readl(b.qts, DBI2 + 0x40), ==, 0);
+    /* BAR0's mask (0xfff from loopback_start) stays */
+    g_assert_cmphex(qtest_readl(b.qts, DBI2 + PCI_BAR(0)), ==, 0xfff);
+    bad_end(&b, (const char *const[]) {
+        "DBI2 register 0x40 is not modelled", NULL });
+}
+
+/*
+ * An outbound region whose limit is below its base, or whose type is
+ * not memory, translates nothing: the window's write is discarded and
+ * its read is all ones.
+ */
+static void bad_outbound_region(uint32_t limit_delta, uint32_t ctrl1)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    map_inbound_bar(b.qts, 0, 0, LANDS);
+    map_outbound(b.qts, 0, WINDOW + 0x1000, 0x10000000, 0x1000);
+    qtest_writel(b.qts, OB(0) + LIMIT, WINDOW + 0x1000 + limit_delta);
+    qtest_writel(b.qts, OB(0) + CTRL1, ctrl1);
+    qtest_writel(b.qts, WINDOW + 0x1010, 0x5a5a5a5a);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x10), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, WINDOW + 0x1010), ==, 0xffffffff);
+    /* The same region made good again works */
+    qtest_writel(b.qts, OB(0) + LIMIT, WINDOW + 0x1fff);
+    qtest_writel(b.qts, OB(0) + CTRL1, 0);
+    qtest_writel(b.qts, WINDOW + 0x1010, 0x5a5a5a5a);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x10), ==, 0x5a5a5a5a);
+    bad_end(&b, (const char *const[]) {
+        "is not inside an enabled outbound iATU region: discarded",
+        "is not inside an enabled outbound iATU region: all ones", NULL });
+}
+
+static void test_bad_outbound_limit(void)
+{
+    bad_outbound_region(-0x10, 0);
+}
+
+static void test_bad_outbound_type(void)
+{
+    bad_outbound_region(0xfff, 2);      /* I/O */
+}
+
+static void test_bad_edma_doorbell(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    qtest_writel(b.qts, EDMA + EDMA_ENGINE_EN(WR), 1);
+    qtest_writel(b.qts, EDMA + EDMA_DOORBELL(WR), 5);
+    qtest_writel(b.qts, EDMA + EDMA_DOORBELL(RD), 2);
+    /* STOP for a channel that does not run: nothing happens */
+    qtest_writel(b.qts, EDMA + EDMA_DOORBELL(WR), 0x80000001);
+    for (int ch = 0; ch < 2; ch++) {
+        g_assert_cmphex(ch_cs(b.qts, WR, ch), ==, 0);
+        g_assert_cmphex(ch_cs(b.qts, RD, ch), ==, 0);
+    }
+    g_assert_cmphex(qtest_readl(b.qts, EDMA + EDMA_INT_STATUS(WR)), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, EDMA + EDMA_INT_STATUS(RD)), ==, 0);
+    bad_end(&b, (const char *const[]) {
+        "doorbell for write channel 5, of 2: ignored",
+        "doorbell for read channel 2, of 2: ignored", NULL });
+}
+
+static void test_bad_edma_running(void)
+{
+    QTestState *qts;
+    BadInput b;
+
+    bad_start(&b, ",edma-bandwidth=1");
+    qts = b.qts;
+    map_inbound_bar(qts, 0, 1, REMOTE);
+    put_data_element(qts, LL, CB | LIE, 0x100000, LOCAL, REMOTE_PCI);
+    edma_start_ll(qts, WR, 0, LL);
+    qtest_clock_step(qts, 1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    /* A second doorbell, and channel writes, while it runs */
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), 0);
+    qtest_writel(qts, EDMA_CH(WR, 0) + CH_LLP, 0x1000);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 0) + CH_LLP), !=, 0x1000);
+    g_assert_cmphex(ch_cs(qts, WR, 0), ==, 1);
+    /* Past a channel's registers: nothing there */
+    qtest_writel(qts, EDMA_CH(WR, 1) + 0x40, 0xffffffff);
+    g_assert_cmphex(qtest_readl(qts, EDMA_CH(WR, 1) + 0x40), ==, 0);
+    bad_end(&b, (const char *const[]) {
+        "doorbell for write channel 0, which is running: ignored",
+        "to register 0x1c of write channel 0 while it runs: ignored",
+        "no channel register there", NULL });
+}
+
+/*
+ * A realize error: QEMU exits at once with the message.  One that did
+ * start would run until killed, so it gets 30 s and then fails.
+ */
+static void realize_fails(const char *props, const char *message)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "%s -M virt,gic-version=3 -nic none -display none -S "
+        "-device dw-pcie-ep%s", qtest_qemu_binary(NULL), props);
+    g_auto(GStrv) argv = g_strsplit(cmd, " ", -1);
+    g_autofree char *err = NULL;
+    GPid pid;
+    int err_fd, status = 0;
+    pid_t done = 0;
+
+    g_assert(g_spawn_async_with_pipes(NULL, argv, NULL,
+                                      G_SPAWN_DO_NOT_REAP_CHILD |
+                                      G_SPAWN_STDOUT_TO_DEV_NULL,
+                                      NULL, NULL, &pid, NULL, NULL, &err_fd,
+                                      NULL));
+    for (int i = 0; i < 3000 && !done; i++) {
+        done = waitpid(pid, &status, WNOHANG);
+        if (!done) {
+            g_usleep(10 * 1000);
+        }
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        g_error("\"%s\" started: a bad property was accepted", cmd);
+    }
+    err = g_malloc0(4096);
+    g_assert_cmpint(read(err_fd, err, 4095), >, 0);
+    close(err_fd);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    if (!strstr(err, message)) {
+        g_error("\"%s\" said \"%s\", not \"%s\"", cmd, err, message);
+    }
+}
+
+static void test_bad_posted_depth(void)
+{
+    realize_fails(",posted-write-depth=0",
+                  "posted-write-depth must be 1 to 64, not 0");
+    realize_fails(",posted-write-depth=65",
+                  "posted-write-depth must be 1 to 64, not 65");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2339,6 +2571,22 @@ int main(int argc, char **argv)
     qtest_add_func("/dw-pcie-ep/smmu/inbound", test_smmu_inbound);
     qtest_add_func("/dw-pcie-ep/smmu/edma", test_smmu_edma);
     qtest_add_func("/dw-pcie-ep/smmu/disabled", test_smmu_disabled);
+    qtest_add_func("/dw-pcie-ep/bad-input/elbi-write", test_bad_elbi_write);
+    qtest_add_func("/dw-pcie-ep/bad-input/viewport-access",
+                   test_bad_viewport_access);
+    qtest_add_func("/dw-pcie-ep/bad-input/iatu-offset", test_bad_iatu_offset);
+    qtest_add_func("/dw-pcie-ep/bad-input/dbi2-register",
+                   test_bad_dbi2_register);
+    qtest_add_func("/dw-pcie-ep/bad-input/outbound-limit",
+                   test_bad_outbound_limit);
+    qtest_add_func("/dw-pcie-ep/bad-input/outbound-type",
+                   test_bad_outbound_type);
+    qtest_add_func("/dw-pcie-ep/bad-input/edma-doorbell",
+                   test_bad_edma_doorbell);
+    qtest_add_func("/dw-pcie-ep/bad-input/edma-running",
+                   test_bad_edma_running);
+    qtest_add_func("/dw-pcie-ep/bad-input/posted-depth",
+                   test_bad_posted_depth);
     qtest_add_func("/dw-pcie-ep/posted/latency", test_posted_latency);
     qtest_add_func("/dw-pcie-ep/posted/read-flush", test_posted_read_flush);
     qtest_add_func("/dw-pcie-ep/posted/full", test_posted_full);
