@@ -2496,6 +2496,116 @@ static void test_bad_posted_depth(void)
                   "posted-write-depth must be 1 to 64, not 65");
 }
 
+/* An inbound BAR match on BAR 6 matches nothing: the TLP is refused */
+static void test_bad_inbound_bar_num(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    map_outbound(b.qts, 0, WINDOW, 0x10000000, 0x1000);
+    map_inbound_bar(b.qts, 0, 0, LANDS);
+    qtest_writel(b.qts, IB(0) + CTRL2, REGION_EN | BAR_MATCH | 6 << 8);
+    qtest_writel(b.qts, WINDOW + 0x10, 0x66666666);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x10), ==, 0);
+    qtest_writel(b.qts, IB(0) + CTRL2, REGION_EN | BAR_MATCH);
+    qtest_writel(b.qts, WINDOW + 0x10, 0x66666666);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x10), ==, 0x66666666);
+    bad_end(&b, (const char *const[]) {
+        "(BAR0) matches no inbound iATU region", NULL });
+}
+
+/* Two outbound regions over one range: the lower-numbered one wins */
+static void test_bad_outbound_overlap(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    map_inbound_bar(b.qts, 0, 0, LANDS);
+    map_inbound_bar(b.qts, 1, 1, REMOTE + 0x100000);
+    map_outbound(b.qts, 1, WINDOW, 0x20000000, 0x1000);
+    map_outbound(b.qts, 0, WINDOW, 0x10000000, 0x1000);
+    qtest_writel(b.qts, WINDOW + 0x20, 0x01010101);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x20), ==, 0x01010101);
+    g_assert_cmphex(qtest_readl(b.qts, REMOTE + 0x100020), ==, 0);
+    qtest_writel(b.qts, OB(0) + CTRL2, 0);
+    qtest_writel(b.qts, WINDOW + 0x20, 0x02020202);
+    g_assert_cmphex(qtest_readl(b.qts, REMOTE + 0x100020), ==, 0x02020202);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x20), ==, 0x01010101);
+    bad_end(&b, (const char *const[]) { NULL });
+}
+
+/* Start write channel @ch on a list at LL, ringing with @doorbell */
+static void edma_ring_ll(QTestState *qts, int ch, uint64_t ll,
+                         uint32_t doorbell)
+{
+    qtest_writel(qts, EDMA + EDMA_ENGINE_EN(WR), 1);
+    qtest_writel(qts, EDMA + EDMA_INT_MASK(WR), 0);
+    qtest_writel(qts, EDMA_CH(WR, ch) + CH_CTRL1, CCS | LLE);
+    edma_wr64(qts, EDMA_CH(WR, ch) + CH_LLP, ll);
+    qtest_writel(qts, EDMA + EDMA_DOORBELL(WR), doorbell);
+}
+
+/* Doorbell bits above CH are not the channel number: 9 rings 1 */
+static void test_bad_edma_doorbell_high_bits(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    map_inbound_bar(b.qts, 0, 1, REMOTE);
+    fill(b.qts, LOCAL, 0x100, 0x31);
+    put_data_element(b.qts, LL, CB | LIE, 0x100, LOCAL, REMOTE_PCI);
+    put_link_element(b.qts, LL + 24, TCB, LL);
+    edma_ring_ll(b.qts, 1, LL, 9);
+    qtest_clock_step(b.qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(b.qts, WR, 1), ==, 3);
+    g_assert(same(b.qts, LOCAL, REMOTE, 0x100));
+    g_assert_cmphex(qtest_readl(b.qts, EDMA + EDMA_INT_STATUS(WR)), ==, 2);
+    bad_end(&b, (const char *const[]) { NULL });
+}
+
+/*
+ * A data element of size 0 moves nothing and is done; with RIE its
+ * done IMWr goes to an address nothing decodes: said, and the status
+ * is set all the same.
+ */
+static void test_bad_edma_size_0_imwr(void)
+{
+    BadInput b;
+
+    bad_start(&b, "");
+    map_inbound_bar(b.qts, 0, 1, REMOTE);
+    fill(b.qts, LOCAL, 0x100, 0x77);
+    edma_wr64(b.qts, EDMA + EDMA_DONE_IMWR(WR), UNMAPPED);
+    put_data_element(b.qts, LL, CB | LIE | RIE, 0, LOCAL, REMOTE_PCI);
+    put_link_element(b.qts, LL + 24, TCB, LL);
+    edma_ring_ll(b.qts, 0, LL, 0);
+    qtest_clock_step(b.qts, 1000 * 1000);
+    g_assert_cmphex(ch_cs(b.qts, WR, 0), ==, 3);
+    g_assert_cmphex(qtest_readl(b.qts, REMOTE), ==, 0);
+    g_assert_cmphex(qtest_readl(b.qts, EDMA + EDMA_INT_STATUS(WR)), ==, 1);
+    bad_end(&b, (const char *const[]) {
+        "dw-edma: write channel 0: the done IMWr to 0x800000000 could not "
+        "be sent", NULL });
+}
+
+/* Legacy eDMA: a viewport selecting a channel that is not there */
+static void test_bad_edma_viewport_sel(void)
+{
+    uint64_t base = DBI + 0x970, sel = base + 0xfc, ch = base + 0x100;
+    BadInput b;
+
+    bad_start(&b, ",ip-version=5.20a,edma-legacy=on,edma-wr-channels=2,"
+              "edma-rd-channels=2");
+    qtest_writel(b.qts, sel, 0x00000005);           /* write channel 5 */
+    qtest_writel(b.qts, ch + CH_LLP, 0x1000);
+    g_assert_cmphex(qtest_readl(b.qts, ch + CH_LLP), ==, 0);
+    qtest_writel(b.qts, sel, 0x00000001);           /* write channel 1 */
+    g_assert_cmphex(qtest_readl(b.qts, ch + CH_LLP), ==, 0);
+    bad_end(&b, (const char *const[]) {
+        "dw-edma: write of 0x1000 at 0x11c, no channel register there",
+        NULL });
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2587,6 +2697,16 @@ int main(int argc, char **argv)
                    test_bad_edma_running);
     qtest_add_func("/dw-pcie-ep/bad-input/posted-depth",
                    test_bad_posted_depth);
+    qtest_add_func("/dw-pcie-ep/bad-input/inbound-bar-num",
+                   test_bad_inbound_bar_num);
+    qtest_add_func("/dw-pcie-ep/bad-input/outbound-overlap",
+                   test_bad_outbound_overlap);
+    qtest_add_func("/dw-pcie-ep/bad-input/edma-doorbell-high-bits",
+                   test_bad_edma_doorbell_high_bits);
+    qtest_add_func("/dw-pcie-ep/bad-input/edma-size-0-imwr",
+                   test_bad_edma_size_0_imwr);
+    qtest_add_func("/dw-pcie-ep/bad-input/edma-viewport-sel",
+                   test_bad_edma_viewport_sel);
     qtest_add_func("/dw-pcie-ep/posted/latency", test_posted_latency);
     qtest_add_func("/dw-pcie-ep/posted/read-flush", test_posted_read_flush);
     qtest_add_func("/dw-pcie-ep/posted/full", test_posted_full);
