@@ -39,7 +39,9 @@ lab_report ok host-boot "$(ls /sys/bus/pci/devices | wc -l) PCI functions at boo
 
 round=0
 while :; do
-    until lab_find_epf_test >/dev/null 2>&1; do
+    # On the bus and answering: a function whose link has gone stays
+    # listed until the slot has powered off (5 s after its button press)
+    until f=$(lab_find_epf_test 2>/dev/null) && lab_function_answers "$f"; do
         sleep 0.2
     done
     if ! lab_wait_for 10 test -e /dev/pci-endpoint-test.0; then
@@ -57,8 +59,20 @@ while :; do
     # EP dies never returns, on a real board too (the task sleeps
     # uninterruptibly).  Once the function has been gone 10 s, the
     # round is left behind and the next one starts when it is back.
+    #
+    # And the driver frees its state when the function leaves the bus,
+    # while a test may still be in an ioctl: one that wakes then, or one
+    # that starts after, works on freed memory and may hang the kernel
+    # (docs/design.md, "Faults").  So the round is stopped as soon as
+    # the function reads all ones, before the slot powers off.
     gone=0
+    stopped=
     while kill -0 "$pid" 2>/dev/null; do
+        if [ -z "$stopped" ] && ! lab_function_answers "$f"; then
+            lab_kill_tree "$pid"
+            stopped=1
+            lab_report info round-stopped "$round: the function stopped answering"
+        fi
         if lab_find_epf_test >/dev/null 2>&1; then
             gone=0
         else

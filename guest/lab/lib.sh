@@ -37,6 +37,24 @@ lab_find_epf_test() {
     lab_find_function 0x104c 0xb500
 }
 
+# lab_function_answers BDF: true while the function's config space
+# answers (a function whose link is gone reads all ones)
+lab_function_answers() {
+    [ "$(od -A n -t x4 -N 4 "/sys/bus/pci/devices/$1/config" 2>/dev/null |
+        tr -d ' ')" != ffffffff ]
+}
+
+# lab_kill_tree PID: SIGKILL a process and its children
+lab_kill_tree() {
+    kids=
+    for s in /proc/[0-9]*/stat; do
+        read -r p _ _ pp _ < "$s" 2>/dev/null || continue
+        [ "$pp" = "$1" ] && kids="$kids $p"
+    done
+    # shellcheck disable=SC2086
+    kill -KILL "$1" $kids 2>/dev/null
+}
+
 # The endpoint controllers the lab knows: the generic DesignWare one,
 # and R-Car Gen4's glue around it
 LAB_EP_COMPATIBLE='snps,dw-pcie-ep\|renesas,rcar-gen4-pcie-ep'
