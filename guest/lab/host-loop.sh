@@ -41,18 +41,22 @@ round=0
 while :; do
     # On the bus and answering: a function whose link has gone stays
     # listed until the slot has powered off (5 s after its button press)
-    until f=$(lab_find_epf_test 2>/dev/null) && lab_function_answers "$f"; do
+    until f=$(lab_find_epf_test 2>/dev/null) && lab_epf_test_answers "$f"; do
         sleep 0.2
     done
     if ! lab_wait_for 10 test -e /dev/pci-endpoint-test.0; then
         lab_report info bind "pci_endpoint_test did not bind within 10s"
         continue
     fi
+    lab_epf_test_answers "$f" || continue
     round=$((round + 1))
     lab_report info round-begin "$round"
     echo "@@lab tap-begin"
+    # A session of its own (not a process-group leader here, setsid
+    # does not fork): $! is its session ID, which every test process
+    # keeps, the ones the harness reparents to init included
     # shellcheck disable=SC2086
-    pci_endpoint_test $args &
+    setsid pci_endpoint_test $args &
     pid=$!
     # Linux's pci_endpoint_test waits for the EP's interrupt with no
     # timeout in its READ, WRITE and COPY tests: one under way when the
@@ -64,14 +68,16 @@ while :; do
     # while a test may still be in an ioctl: one that wakes then, or one
     # that starts after, works on freed memory and may hang the kernel
     # (docs/design.md, "Faults").  So the round is stopped as soon as
-    # the function reads all ones, before the slot powers off.
+    # the function stops answering, before the slot powers off, and
+    # each pass kills what is left of it, until the harness is gone.
     gone=0
     stopped=
     while kill -0 "$pid" 2>/dev/null; do
-        if [ -z "$stopped" ] && ! lab_function_answers "$f"; then
-            lab_kill_tree "$pid"
+        if [ -n "$stopped" ] || ! lab_epf_test_answers "$f"; then
+            lab_kill_session "$pid"
+            [ -n "$stopped" ] ||
+                lab_report info round-stopped "$round: the function stopped answering"
             stopped=1
-            lab_report info round-stopped "$round: the function stopped answering"
         fi
         if lab_find_epf_test >/dev/null 2>&1; then
             gone=0
@@ -84,6 +90,8 @@ while :; do
         fi
         sleep 0.2
     done
+    # A stopped round's test processes may outlive the harness a moment
+    [ -z "$stopped" ] || lab_kill_session "$pid"
     echo "@@lab tap-end"
     lab_report info round-end "$round"
     dmesg -c | grep -iE 'pci|endpoint' | tail -n 20 | sed 's/^/@@lab info kmsg /'

@@ -37,22 +37,32 @@ lab_find_epf_test() {
     lab_find_function 0x104c 0xb500
 }
 
-# lab_function_answers BDF: true while the function's config space
-# answers (a function whose link is gone reads all ones)
-lab_function_answers() {
+# lab_epf_test_answers BDF: true while the function's config space
+# reads pci-epf-test's IDs (a function whose link is gone reads all
+# ones; one that cannot be read does not answer either)
+lab_epf_test_answers() {
     [ "$(od -A n -t x4 -N 4 "/sys/bus/pci/devices/$1/config" 2>/dev/null |
-        tr -d ' ')" != ffffffff ]
+        tr -d ' ')" = b500104c ]
 }
 
-# lab_kill_tree PID: SIGKILL a process and its children
-lab_kill_tree() {
-    kids=
+# lab_kill_session SID: SIGKILL every process of session SID (the
+# kselftest harness forks a child per test, in a process group of its
+# own, and that child forks the one that runs the test)
+lab_kill_session() {
+    sid=$1
+    pids=
     for s in /proc/[0-9]*/stat; do
-        read -r p _ _ pp _ < "$s" 2>/dev/null || continue
-        [ "$pp" = "$1" ] && kids="$kids $p"
+        { read -r line; } < "$s" 2>/dev/null || continue
+        # After "pid (comm) ": state ppid pgrp session ...
+        # shellcheck disable=SC2086
+        set -- ${line##*) }
+        if [ "${4:-}" = "$sid" ]; then
+            p=${s#/proc/}
+            pids="$pids ${p%/stat}"
+        fi
     done
     # shellcheck disable=SC2086
-    kill -KILL "$1" $kids 2>/dev/null
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
 }
 
 # The endpoint controllers the lab knows: the generic DesignWare one,
