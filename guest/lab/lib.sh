@@ -163,7 +163,12 @@ lab_ping() {
         lab_report fail "$1" "$text"
         # Which ones, and what the interface counted
         lab_report info "$1-lost" "no reply to icmp_seq $(i=0; while [ $i -lt "$3" ]; do grep -q "seq=$i " "$out" || printf '%s ' $i; i=$((i + 1)); done)"
+        st=/sys/class/net/$dev/statistics
+        [ -d "$st" ] && lab_report info "$1-stats" "$dev: $(for c in rx_packets tx_packets rx_dropped tx_dropped rx_errors tx_errors rx_length_errors rx_crc_errors rx_frame_errors; do printf '%s=%s ' $c "$(cat $st/$c)"; done)"
         ip -s link show "$dev" 2>/dev/null | tr -s ' \n' ' ' | sed "s/^/@@lab info $1-stats /"
+        lab_report info "$1-dups" "$(grep -c 'DUP' "$out") duplicate replies; $(grep -v 'time=' "$out" | tr '\n' ';' | cut -c1-400)"
+        # A packet that came corrupted shows as an IP or ICMP error here
+        grep -E '^(Ip|Icmp|IcmpMsg):' /proc/net/snmp 2>/dev/null | sed "s/^/@@lab info $1-snmp /"
         echo
     fi
 }
