@@ -1083,7 +1083,11 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
 {
     DWPCIeEPState *s = opaque;
 
-    if (event == PCIE_EP_LINK_HOT_RESET) {
+    /*
+     * A hot reset travels over a trained link, like the host's requests:
+     * one that finds the link down (or in loopback) has nothing to reset.
+     */
+    if (event == PCIE_EP_LINK_HOT_RESET && link_serves_host(s, "HOT_RESET")) {
         trace_dw_pcie_ep_hot_reset();
         s->hot_resets++;
         dw_posted_discard(&s->posted);

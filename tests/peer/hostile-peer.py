@@ -418,6 +418,30 @@ def case_requests_need_l0(c):
     assert got.get(8) == b"\x5a", "served in L0"
 
 
+def case_hot_reset_needs_l0(c):
+    """A HOT_RESET while the EP's LTSSM is disabled resets nothing (it
+    used to reset the non-sticky registers the EP's driver had set);
+    in L0 (the positive control) it does."""
+    c.ep.writel(DBI + 0x3c, 0x5a)
+    c.peer.send(HOT_RESET, 0, 0, 0)
+    c.peer.send(CFG_RD, 9, 1, 0x3c)      # served after the HOT_RESET
+    for _ in range(200):
+        if c.peer.count(CPL):
+            break
+        time.sleep(0.01)
+    assert c.peer.count(CPL) == 1, "the CFG_RD behind it was answered"
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0x5a, "kept before L0"
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.writel(DBI + 0x3c, 0x5a)
+    c.peer.send(HOT_RESET, 0, 0, 0)
+    for _ in range(200):
+        if c.ep.readl(DBI + 0x3c) & 0xff == 0:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "reset in L0"
+    assert c.ep.alive(), "EP alive"
+
+
 def case_peer_stops_reading(c):
     """A host that stops reading cannot hang the EP: the link goes down
     (the peer read nothing, or the output queue filled) and the EP goes on."""
@@ -677,7 +701,8 @@ def case_map_rd_round_trip(c):
     assert c.ep.alive(), "EP alive"
 
 
-CASES = [case_requests_need_l0, case_peer_stops_reading,
+CASES = [case_requests_need_l0, case_hot_reset_needs_l0,
+         case_peer_stops_reading,
          case_slow_reader_loses_nothing, case_steady_slow_reader,
          case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
