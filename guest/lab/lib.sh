@@ -150,8 +150,10 @@ lab_ping() {
     # The peer's address is up once one ping comes back; then measure
     lab_wait_for 30 ping -c 1 -W 1 "$2"
     ping -c "$3" -i 0.02 -W 2 "$2" >"$out" 2>&1
-    got=$(grep -c 'time=' "$out")
-    grep -o 'time=[0-9.]*' "$out" | cut -d= -f2 | sort -n >"$out.sorted"
+    # A duplicate reply is not an answer to another ping
+    got=$(grep 'time=' "$out" | grep -vc 'DUP')
+    grep 'time=' "$out" | grep -v 'DUP' | grep -o 'time=[0-9.]*' |
+        cut -d= -f2 | sort -n >"$out.sorted"
     pick() {
         [ "$got" -gt 0 ] || { echo -; return; }
         sed -n "$(( ($got * $1 + 99) / 100 ))p" "$out.sorted"
@@ -165,11 +167,9 @@ lab_ping() {
         lab_report info "$1-lost" "no reply to icmp_seq $(i=0; while [ $i -lt "$3" ]; do grep -q "seq=$i " "$out" || printf '%s ' $i; i=$((i + 1)); done)"
         st=/sys/class/net/$dev/statistics
         [ -d "$st" ] && lab_report info "$1-stats" "$dev: $(for c in rx_packets tx_packets rx_dropped tx_dropped rx_errors tx_errors rx_length_errors rx_crc_errors rx_frame_errors; do printf '%s=%s ' $c "$(cat $st/$c)"; done)"
-        ip -s link show "$dev" 2>/dev/null | tr -s ' \n' ' ' | sed "s/^/@@lab info $1-stats /"
         lab_report info "$1-dups" "$(grep -c 'DUP' "$out") duplicate replies; $(grep -v 'time=' "$out" | tr '\n' ';' | cut -c1-400)"
         # A packet that came corrupted shows as an IP or ICMP error here
         grep -E '^(Ip|Icmp|IcmpMsg):' /proc/net/snmp 2>/dev/null | sed "s/^/@@lab info $1-snmp /"
-        echo
     fi
 }
 
