@@ -1087,7 +1087,10 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
      * A hot reset travels over a trained link, like the host's requests:
      * one that finds the link down (or in loopback) has nothing to reset.
      */
-    if (event == PCIE_EP_LINK_HOT_RESET && link_serves_host(s, "HOT_RESET")) {
+    if (event == PCIE_EP_LINK_HOT_RESET &&
+        s->link_state != DW_PCIE_EP_LINK_UP) {
+        trace_dw_pcie_ep_hot_reset_ignored();
+    } else if (event == PCIE_EP_LINK_HOT_RESET) {
         trace_dw_pcie_ep_hot_reset();
         s->hot_resets++;
         dw_posted_discard(&s->posted);
