@@ -1290,16 +1290,9 @@ static void test_link_down_resets(void)
 /* The EP's Link Status, in the host's copy (PCIe capability at 0x70) */
 #define LNKSTA  (0x70 + 0x12)
 
-/*
- * A secondary bus reset on the host's port, once the EP is out of any
- * earlier pulse (the host sends a hot reset when it plugs the function
- * too, and the virtual clock moves only when a test steps it): the
- * hot reset has come when the LTSSM reads Hot Reset.
- */
+/* A secondary bus reset on the host's port: the EP sees it at once */
 static void host_hot_reset(Lab *lab)
 {
-    qtest_clock_step(lab->ep, 3 * 1000 * 1000);
-    g_assert_cmphex(qtest_readl(lab->ep, DBI + 0x728) & 0x3f, ==, 0x11);
     qtest_writew(lab->host, CFG(0, 1, 0x3e), 0x40);
     qtest_writew(lab->host, CFG(0, 1, 0x3e), 0);
     g_assert(wait_for(lab->ep, DBI + 0x728, 0x3f, 0x1f, false));
