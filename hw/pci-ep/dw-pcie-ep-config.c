@@ -450,7 +450,10 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
     uint32_t ltssm = DW_LTSSM_DETECT_QUIET, debug1 = 0;
     uint16_t lnksta = PCI_EXP_LNKSTA_SLC;
 
-    if (state != DW_PCIE_EP_LINK_DOWN) {
+    if (state == DW_PCIE_EP_LINK_UP && s->in_hot_reset) {
+        /* Hot Reset, then Detect and training: the link is down meanwhile */
+        ltssm = DW_LTSSM_HOT_RESET;
+    } else if (state != DW_PCIE_EP_LINK_DOWN) {
         uint16_t tls = pci_get_word(&s->config[cap + PCI_EXP_LNKCTL2]) &
                        PCI_EXP_LNKCTL2_TLS;
         uint32_t lnkcap = pci_get_long(&s->config[cap + PCI_EXP_LNKCAP]);
@@ -468,15 +471,6 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
                                             : DW_LTSSM_LPBK_ACTIVE;
         debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
         lnksta |= speed | width << PCI_EXP_LNKSTA_NLW_SHIFT;
-    }
-    if (state == DW_PCIE_EP_LINK_UP && s->in_hot_reset) {
-        /*
-         * Hot Reset, then Detect and training, as the controller's own
-         * debug registers show it; the host's copy of Link Status, which
-         * the host reads after its reset, keeps the trained link's.
-         */
-        ltssm = DW_LTSSM_HOT_RESET;
-        debug1 = 0;
     }
     speed_change_complete(s);
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);

@@ -144,11 +144,6 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
         dw_pcie_ep_inbound_changed(s, can_wait);
         outbound_changed(s);
         dw_pcie_ep_reset_non_sticky(s);
-        /* A hot reset's pulse belongs to the link that has gone */
-        s->in_hot_reset = false;
-        if (s->hot_reset_timer) {
-            timer_del(s->hot_reset_timer);
-        }
     }
     /* What the bridge holds was meant for the partner that has gone. */
     dw_posted_discard(&s->posted);
@@ -1130,9 +1125,7 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
 
     s->ltssm_enable = s->ltssm_enable_at_reset;
     s->in_hot_reset = false;
-    if (s->hot_reset_timer) {
-        timer_del(s->hot_reset_timer);
-    }
+    timer_del(s->hot_reset_timer);
     dw_pcie_ep_init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
@@ -1396,6 +1389,10 @@ static int hazard_policy_post_load(void *opaque, int version_id)
            0 : -EINVAL;
 }
 
+/*
+ * iatu-hazard may be changed at run time: it goes with the VM, always
+ * (no .needed), as the destination's own setting is not the source's.
+ */
 static bool hot_reset_needed(void *opaque)
 {
     return DW_PCIE_EP(opaque)->in_hot_reset;
@@ -1413,10 +1410,6 @@ static const VMStateDescription vmstate_dw_pcie_ep_hot_reset = {
     },
 };
 
-/*
- * iatu-hazard may be changed at run time: it goes with the VM, always
- * (no .needed), as the destination's own setting is not the source's.
- */
 static const VMStateDescription vmstate_dw_pcie_ep_hazard_policy = {
     .name = TYPE_DW_PCIE_EP "/iatu-hazard",
     .version_id = 1,

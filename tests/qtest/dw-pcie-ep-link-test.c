@@ -1287,17 +1287,6 @@ static void test_link_down_resets(void)
     lab_stop(&lab);
 }
 
-/* The EP's Link Status, in the host's copy (PCIe capability at 0x70) */
-#define LNKSTA  (0x70 + 0x12)
-
-/* A secondary bus reset on the host's port: the EP sees it at once */
-static void host_hot_reset(Lab *lab)
-{
-    qtest_writew(lab->host, CFG(0, 1, 0x3e), 0x40);
-    qtest_writew(lab->host, CFG(0, 1, 0x3e), 0);
-    g_assert(wait_for(lab->ep, DBI + 0x728, 0x3f, 0x1f, false));
-}
-
 /*
  * A secondary bus reset on the host is a hot reset for the EP: its
  * non-sticky registers reset, and the link shows Hot Reset a moment.
@@ -1306,14 +1295,12 @@ static void test_hot_reset(void)
 {
     Lab lab = { 0 };
 
-    uint16_t lnksta;
-
     lab_start(&lab);
     lab_link_up(&lab);
     host_writes_non_sticky(&lab);
-    lnksta = qtest_readw(lab.host, CFG(1, 0, LNKSTA));
-    g_assert_cmphex(lnksta & 0x3ff, !=, 0);
-    host_hot_reset(&lab);
+    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0x40);
+    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0);
+    g_assert(wait_for(lab.ep, DBI + 0x3c, 0xff, 0, false));
     assert_non_sticky_reset(&lab);
     /* The LTSSM in Hot Reset, the link-up bits down, for 2 ms */
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x1f);
@@ -1327,16 +1314,6 @@ static void test_hot_reset(void)
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x72c) & 0x10, ==, 0x10);
     g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
-    /* The host's Link Status never showed the pulse */
-    g_assert_cmphex(qtest_readw(lab.host, CFG(1, 0, LNKSTA)), ==, lnksta);
-
-    /* A link that goes down in the pulse trains again without it */
-    host_hot_reset(&lab);
-    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x1f);
-    qtest_writel(lab.ep, ELBI, 0);
-    qtest_writel(lab.ep, ELBI, 1);
-    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
-    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
     lab_stop(&lab);
 }
 
