@@ -450,10 +450,7 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
     uint32_t ltssm = DW_LTSSM_DETECT_QUIET, debug1 = 0;
     uint16_t lnksta = PCI_EXP_LNKSTA_SLC;
 
-    if (state == DW_PCIE_EP_LINK_UP && s->in_hot_reset) {
-        /* Hot Reset, then Detect and training: the link is down meanwhile */
-        ltssm = DW_LTSSM_HOT_RESET;
-    } else if (state != DW_PCIE_EP_LINK_DOWN) {
+    if (state != DW_PCIE_EP_LINK_DOWN) {
         uint16_t tls = pci_get_word(&s->config[cap + PCI_EXP_LNKCTL2]) &
                        PCI_EXP_LNKCTL2_TLS;
         uint32_t lnkcap = pci_get_long(&s->config[cap + PCI_EXP_LNKCAP]);
