@@ -395,27 +395,29 @@ def case_quick_reconnect(c):
     assert c.ep.alive(), "EP alive"
 
 
+def cfg_read_byte(c, tag, offset):
+    """A 1-byte CFG_RD from the peer: its completion's payload, or None
+    after 2 s (the peer's CPL handler is replaced)."""
+    got = {}
+    c.peer.on[CPL] = lambda peer, t, length, addr, payload: got.update({t: payload})
+    c.peer.send(CFG_RD, tag, 1, offset)
+    for _ in range(200):
+        if tag in got:
+            break
+        time.sleep(0.01)
+    return got.get(tag)
+
+
 def case_requests_need_l0(c):
     """Config requests while the EP's LTSSM is disabled are Unsupported
     Requests; with the link in L0 (the positive control) they are served."""
-    got = {}
-    c.peer.on[CPL] = lambda peer, tag, length, addr, payload: got.update({tag: payload})
     c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
-    c.peer.send(CFG_RD, 7, 1, 0x3c)
-    for _ in range(200):
-        if 7 in got:
-            break
-        time.sleep(0.01)
-    assert got.get(7) == b"\xff", f"CFG_RD before L0 reads all ones, not {got.get(7)}"
+    val = cfg_read_byte(c, 7, 0x3c)
+    assert val == b"\xff", f"CFG_RD before L0 reads all ones, not {val}"
     assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "CFG_WR before L0 is dropped"
     assert link_up(c.ep, c.peer), "link up"
     c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
-    c.peer.send(CFG_RD, 8, 1, 0x3c)
-    for _ in range(200):
-        if 8 in got:
-            break
-        time.sleep(0.01)
-    assert got.get(8) == b"\x5a", "served in L0"
+    assert cfg_read_byte(c, 8, 0x3c) == b"\x5a", "served in L0"
 
 
 def case_hot_reset_needs_l0(c):
@@ -424,15 +426,9 @@ def case_hot_reset_needs_l0(c):
     in L0 (the positive control) it does."""
     c.ep.writel(DBI + 0x3c, 0x5a)
     c.peer.send(HOT_RESET, 0, 0, 0)
-    got = {}
-    c.peer.on[CPL] = lambda peer, tag, length, addr, payload: got.update({tag: payload})
-    c.peer.send(CFG_RD, 9, 1, 0x3c)      # served after the HOT_RESET
-    for _ in range(200):
-        if 9 in got:
-            break
-        time.sleep(0.01)
-    # All ones: the link was out of L0 when both came
-    assert got.get(9) == b"\xff", f"the CFG_RD behind it read {got.get(9)}"
+    # Served after the HOT_RESET; all ones: the link was out of L0 for both
+    val = cfg_read_byte(c, 9, 0x3c)
+    assert val == b"\xff", f"the CFG_RD behind it read {val}"
     assert c.ep.readl(DBI + 0x3c) & 0xff == 0x5a, "kept before L0"
     assert link_up(c.ep, c.peer), "link up"
     c.ep.writel(DBI + 0x3c, 0x5a)
