@@ -2606,6 +2606,93 @@ static void test_bad_edma_viewport_sel(void)
         NULL });
 }
 
+/*
+ * The window takes naturally aligned accesses of 1 to 8 bytes.  QEMU's
+ * memory core splits any other access into such pieces
+ * (memory_access_size()) and each is translated on its own, so no
+ * access runs past a region's limit (regions are 4 KiB aligned at
+ * least): an unaligned write inside a region lands whole, and one that
+ * straddles the limit lands up to it, its piece beyond discarded with
+ * the line of an access outside any region.
+ */
+static void test_bad_window_straddle(void)
+{
+    g_autofree char *beyond_wr = g_strdup_printf(
+        "outbound write of 2 bytes at 0x%" PRIx64 " is not inside an "
+        "enabled outbound iATU region: discarded", (uint64_t)WINDOW + 0x2000);
+    g_autofree char *beyond_rd = g_strdup_printf(
+        "outbound read of 2 bytes at 0x%" PRIx64 " is not inside an "
+        "enabled outbound iATU region: all ones", (uint64_t)WINDOW + 0x2000);
+    BadInput b;
+
+    bad_start(&b, "");
+    map_inbound_bar(b.qts, 0, 0, LANDS);
+    map_outbound(b.qts, 0, WINDOW + 0x1000, 0x10000000, 0x1000);
+    qtest_writel(b.qts, WINDOW + 0x1012, 0x44332211);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x10), ==, 0x22110000);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0x14), ==, 0x00004433);
+    g_assert_cmphex(qtest_readl(b.qts, WINDOW + 0x1012), ==, 0x44332211);
+    qtest_writel(b.qts, WINDOW + 0x1ffe, 0x88776655);
+    g_assert_cmphex(qtest_readl(b.qts, LANDS + 0xffc), ==, 0x66550000);
+    g_assert_cmphex(qtest_readl(b.qts, WINDOW + 0x1ffe), ==, 0xffff6655);
+    bad_end(&b, (const char *const[]) { beyond_wr, beyond_rd, NULL });
+}
+
+/*
+ * Link Capabilities (under DBI_RO_WR_EN) and Link Control 2's target
+ * speed keep what is written, out of range too; Link Status reports a
+ * speed and a width of at least 1 and within max-link-speed and
+ * num-lanes (3 and 4 by default).
+ */
+static void test_bad_link_caps(void)
+{
+    QTestState *qts = loopback_start();
+    uint8_t exp = find_cap(qts, CAP_EXP);
+    uint32_t lnkcap = qtest_readl(qts, DBI + exp + 0x0c) & ~0x3ffu;
+    uint16_t lnkctl2 = qtest_readw(qts, DBI + exp + 0x30) & ~0xfu;
+
+    ro_wr_en(qts, true);
+    qtest_writel(qts, DBI + exp + 0x0c, lnkcap);            /* 0, x0 */
+    g_assert_cmphex(qtest_readl(qts, DBI + exp + 0x0c) & 0x3ff, ==, 0);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0x011);
+    qtest_writel(qts, DBI + exp + 0x0c, lnkcap | 0x3ff);    /* 15, x63 */
+    ro_wr_en(qts, false);
+    g_assert_cmphex(qtest_readl(qts, DBI + exp + 0x0c) & 0x3ff, ==, 0x3ff);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0x3ff, ==, 0x043);
+    qtest_writew(qts, DBI + exp + 0x30, lnkctl2);           /* target 0 */
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x30) & 0xf, ==, 0);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0xf, ==, 1);
+    qtest_writew(qts, DBI + exp + 0x30, lnkctl2 | 0xf);     /* target 15 */
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x30) & 0xf, ==, 0xf);
+    g_assert_cmphex(qtest_readw(qts, DBI + exp + 0x12) & 0xf, ==, 3);
+    qtest_quit(qts);
+}
+
+/* R-Car's app and PHY registers that are not modelled: LOG_UNIMP, 0 */
+#define RCAR_PHY            (ep_base + 0x6000)
+
+static void test_bad_rcar_unmodelled(void)
+{
+    g_autofree char *smp = smp_args();
+    BadInput b;
+
+    b.log = guest_log_path();
+    b.qts = qtest_initf("-M virt,gic-version=3 -nic none %s "
+                        "-d guest_errors,unimp -D %s "
+                        "-device rcar-gen4-pcie-ep,id=ep", smp, b.log);
+    qtest_writel(b.qts, APP + 0x40, 0x12345678);
+    g_assert_cmphex(qtest_readl(b.qts, APP + 0x40), ==, 0);
+    qtest_writel(b.qts, RCAR_PHY + 0x10, 1);
+    g_assert_cmphex(qtest_readl(b.qts, RCAR_PHY + 0x10), ==, 0);
+    /* The modelled ones beside them keep what is written */
+    qtest_writel(b.qts, APP + PCIEDMAINTSTSEN, 0xff);
+    g_assert_cmphex(qtest_readl(b.qts, APP + PCIEDMAINTSTSEN), ==, 0xff);
+    bad_end(&b, (const char *const[]) {
+        "write to unmodelled app register 0x40",
+        "app register 0x40 is not modelled",
+        "PHY register 0x10 is not modelled", NULL });
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2707,6 +2794,11 @@ int main(int argc, char **argv)
                    test_bad_edma_size_0_imwr);
     qtest_add_func("/dw-pcie-ep/bad-input/edma-viewport-sel",
                    test_bad_edma_viewport_sel);
+    qtest_add_func("/dw-pcie-ep/bad-input/window-straddle",
+                   test_bad_window_straddle);
+    qtest_add_func("/dw-pcie-ep/bad-input/link-caps", test_bad_link_caps);
+    qtest_add_func("/dw-pcie-ep/bad-input/rcar-unmodelled",
+                   test_bad_rcar_unmodelled);
     qtest_add_func("/dw-pcie-ep/posted/latency", test_posted_latency);
     qtest_add_func("/dw-pcie-ep/posted/read-flush", test_posted_read_flush);
     qtest_add_func("/dw-pcie-ep/posted/full", test_posted_full);
