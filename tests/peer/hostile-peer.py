@@ -53,7 +53,7 @@ class EP:
     """The EP QEMU under qtest, driven over stdio."""
 
     def __init__(self, qemu, sock, log, ram="memory-backend-memfd,id=ram,size=128M",
-                 timeout_ms=500):
+                 timeout_ms=500, device="dw-pcie-ep"):
         args = [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
                 "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
                 "-M", "virt,gic-version=3", "-object", ram,
@@ -62,9 +62,9 @@ class EP:
                 # Posted writes off: under qtest the virtual clock stands
                 # still, so a buffered write would never drain by time;
                 # the qtests' posted/* cases cover the buffer.
-                "-device", f"dw-pcie-ep,id=ep,chardev=link,link-timeout-ms={timeout_ms}"
+                "-device", f"{device},id=ep,chardev=link,link-timeout-ms={timeout_ms}"
                 ",posted-write-latency-ns=0",
-                "-d", "guest_errors"]
+                "-d", "guest_errors,unimp"]
         self.log = log
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=log, text=True)
@@ -116,6 +116,8 @@ class Peer:
         self.lock = threading.Lock()
         self.seen = []
         self.cpls = []
+        self.cpl_data = {}      # tag: (status, payload) of the last CPL
+        self.reads = []         # (addr, len) of each MEM_RD
         self.on = {}
         self.closed = threading.Event()
         if hello is None:
@@ -149,6 +151,9 @@ class Peer:
                 self.seen.append(typ)
                 if typ == CPL:
                     self.cpls.append((tag, flags, length))
+                    self.cpl_data[tag] = (flags, payload)
+                elif typ == MEM_RD:
+                    self.reads.append((addr, length))
                 handler = self.on.get(typ)
                 if handler:
                     handler(self, tag, length, addr, payload)
@@ -200,10 +205,12 @@ class Case:
     (500), for the cases that wait for it; a case whose peer answers, but
     may be slow on a loaded machine, sets its own (case.timeout_ms)."""
 
-    def __init__(self, qemu, tmp, name, timeout_ms=500, hello=None):
+    def __init__(self, qemu, tmp, name, timeout_ms=500, hello=None,
+                 device="dw-pcie-ep"):
         self.sock = os.path.join(tmp, f"{name}.sock")
         self.log = open(os.path.join(tmp, f"{name}.log"), "w+")
-        self.ep = EP(qemu, self.sock, self.log, timeout_ms=timeout_ms)
+        self.ep = EP(qemu, self.sock, self.log, timeout_ms=timeout_ms,
+                     device=device)
         self.peer = Peer(self.sock, hello=hello)
         self.peer.on[MEM_RD] = answer_mem_rd
         self.peer.on[REVOKE] = answer_revoke
@@ -584,8 +591,8 @@ case_last_words.timeout_ms = 5000
 # table quotes, or is ignored with the link still serving requests.
 
 
-def hello(magic=0x4c455044, version=VERSION, role=2, length=12):
-    body = struct.pack("<IHHI", magic, version, role, 1)[:length]
+def hello(magic=0x4c455044, version=VERSION, role=2, length=12, features=1):
+    body = struct.pack("<IHHI", magic, version, role, features)[:length]
     return HDR.pack(HELLO, 0, 0, length, 0) + body
 
 
@@ -645,6 +652,8 @@ BAD_MESSAGES = {
                              [(CPL, 0xff, 1, 0, 0, b"")], "malformed message"),
     "cpl_unknown_tag": ("a CPL for a tag never used", None,
                         [(CPL, 0, 0x1234, 4, 0, b"\0" * 4)], None),
+    "hello_features": ("a HELLO with feature bits nobody knows",
+                       hello(features=0xfffffff1), [], None),
     "link_events_to_ep": ("UP and DOWN sent to the EP", None,
                           [(UP, 0, 0, 48, 0, b"\0" * 48), (DOWN, 0, 0, 0, 0, b"")],
                           None),
@@ -700,12 +709,415 @@ def case_map_rd_round_trip(c):
     assert c.ep.alive(), "EP alive"
 
 
+# ---------------------------------------------------------------------------
+# More rows of docs/bad-input.md: requests the EP serves in a defined way,
+# answers that are wrong in size or status, fds out of place, a peer that
+# takes no writes, and the guest's values behind the host's requests.
+
+
+def cpl_for(c, tag, secs=5):
+    """The (status, payload) of the completion for @tag, or None."""
+    for _ in range(int(secs * 100)):
+        if tag in c.peer.cpl_data:
+            return c.peer.cpl_data[tag]
+        time.sleep(0.01)
+    return None
+
+
+def cfg_read(c, tag, length, offset):
+    c.peer.send(CFG_RD, tag, length, offset)
+    return cpl_for(c, tag)
+
+
+def ep_program_bar(c, bar, mask, flags=0, target=RAM + 0x100000, region=0):
+    """The EP's driver: BAR @bar of mask @mask (DBI2) and type @flags, and
+    inbound region @region matching it onto @target."""
+    c.ep.writel(DBI + 0x8bc, 1)                 # DBI_RO_WR_EN
+    c.ep.writel(DBI + 0x1000 + 0x10 + 4 * bar, mask)
+    c.ep.writel(DBI + 0x10 + 4 * bar, flags)
+    c.ep.writel(DBI + 0x8bc, 0)
+    base = ATU + 0x100 + 0x200 * region
+    for off, val in ((0x14, target & 0xffffffff), (0x18, target >> 32),
+                     (0x00, 0), (0x04, 0xc0080000 | bar << 8)):
+        c.ep.writel(base + off, val)
+
+
+def bar0_ready(c, target=RAM + 0x100000):
+    """BAR0, 4 KiB at PCI 0x10000000, onto @target, Memory Space on (as
+    the host's enumeration leaves it; set from the EP's side, so that
+    this works before L0 too)."""
+    ep_program_bar(c, 0, 0xfff, target=target)
+    c.ep.writel(DBI + 0x10, 0x10000000)
+    c.ep.writel(DBI + 0x04, 0x6)
+
+
+def find_cap(ep, cap_id):
+    pos = ep.readl(DBI + 0x34) & 0xff
+    for _ in range(48):
+        if not pos:
+            break
+        val = ep.readl(DBI + pos)
+        if val & 0xff == cap_id:
+            return pos
+        pos = (val >> 8) & 0xfc
+    return None
+
+
+def case_cfg_outside_function(c):
+    """CFG_RD / CFG_WR not aligned to their size, or into port logic
+    (0x700 on): the read gives 0 with a successful completion, the write
+    is dropped; the aligned control below 0x700 is served."""
+    assert link_up(c.ep, c.peer), "link up"
+    assert cfg_read(c, 1, 2, 0x1) == (0, b"\0\0"), "unaligned CFG_RD"
+    assert cfg_read(c, 2, 4, 0x700) == (0, bytes(4)), "port-logic CFG_RD"
+    want = struct.pack("<I", c.ep.readl(DBI))
+    assert cfg_read(c, 3, 4, 0) == (0, want), "aligned CFG_RD"
+    c.peer.send(CFG_WR, 0, 2, 0x3b, struct.pack("<I", 0x5a00))
+    c.peer.send(CFG_WR, 0, 4, 0x8bc, struct.pack("<I", 1))   # DBI_RO_WR_EN
+    cfg_read(c, 4, 4, 0)                    # served after the writes
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "unaligned CFG_WR dropped"
+    assert c.ep.readl(DBI + 0x8bc) & 1 == 0, "port-logic CFG_WR dropped"
+    c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
+    cfg_read(c, 5, 4, 0)
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0x5a, "aligned CFG_WR served"
+
+
+def case_second_hello(c):
+    """A second HELLO on a connection that is up is taken as a new
+    start: "link partner connected" again, and requests still served."""
+    assert link_up(c.ep, c.peer), "link up"
+    assert served(c.peer, 0x70), "served before"
+    c.peer.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, VERSION, 2, 1))
+    assert served(c.peer, 0x71), "served after the second HELLO"
+    assert not c.peer.closed.is_set(), "the link is up"
+    said = c.stderr().count("link partner connected")
+    assert said == 2, f"'link partner connected' {said} times"
+    assert c.ep.alive(), "EP alive"
+
+
+def case_mem_needs_l0(c):
+    """MEM_RD / MEM_WR while the EP's LTSSM is disabled: the read is an
+    Unsupported Request with all ones, the write is dropped; in L0 (the
+    control) both reach the BAR's RAM."""
+    bar0_ready(c)
+    c.ep.writel(RAM + 0x100000, 0x11111111)
+    c.peer.send(MEM_WR, 0, 4, 0x10000000, struct.pack("<I", 0x22222222))
+    c.peer.send(MEM_RD, 1, 4, 0x10000000)
+    assert cpl_for(c, 1) == (1, b"\xff" * 4), f"MEM_RD before L0: {cpl_for(c, 1)}"
+    assert c.ep.readl(RAM + 0x100000) == 0x11111111, "MEM_WR before L0 dropped"
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(MEM_WR, 0, 4, 0x10000000, struct.pack("<I", 0x22222222))
+    c.peer.send(MEM_RD, 2, 4, 0x10000000)
+    assert cpl_for(c, 2) == (0, struct.pack("<I", 0x22222222)), "served in L0"
+
+
+def case_mem_past_region(c):
+    """A MEM_RD / MEM_WR that runs past the end of its BAR and inbound
+    region is an Unsupported Request, and says so; the same length inside
+    (the control) is served."""
+    bar0_ready(c)
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.writel(RAM + 0x100ffc, 0x33333333)
+    c.peer.send(MEM_WR, 0, 8, 0x10000ffc, bytes(8))
+    c.peer.send(MEM_RD, 1, 8, 0x10000ffc)
+    assert cpl_for(c, 1) == (1, b"\xff" * 8), f"MEM_RD across: {cpl_for(c, 1)}"
+    assert c.ep.readl(RAM + 0x100ffc) == 0x33333333, "MEM_WR across dropped"
+    c.peer.send(MEM_RD, 2, 8, 0x10000ff8)
+    assert cpl_for(c, 2)[0] == 0, "MEM_RD inside served"
+    assert c.stderr().count("crosses the end of inbound region 0") == 2, \
+        "EP says why, for both"
+
+
+def case_cpl_wrong_length(c):
+    """A completion shorter than its MEM_RD gives the window's read all
+    ones; the link stays up and a right one (the control) reads data."""
+    c.peer.on[MEM_RD] = lambda peer, tag, length, addr, payload: \
+        peer.send(CPL, tag, 2, 0, b"\x5a\x5a")
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    assert c.ep.readl(WINDOW) == 0xffffffff, "short completion: all ones"
+    c.peer.on[MEM_RD] = answer_mem_rd
+    assert c.ep.readl(WINDOW) == 0x5a5a5a5a, "right completion: data"
+    assert not c.peer.closed.is_set(), "the link is up"
+
+
+def case_revoke_cpl_with_data(c):
+    """A completion with data for a REVOKE the EP waits on does not
+    confirm it: the link goes down, saying why."""
+    c.peer.on[REVOKE] = lambda peer, tag, *a: peer.send(CPL, tag, 4, 0, bytes(4))
+    c.peer.on[MAP_RD] = answer_map_rd([])
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(MAP_RD, 1, 8, 0x10000000, struct.pack("<Q", 0x1000))
+    cpl_for(c, 1)
+    c.ep.writel(ATU + 0x100 + 0x14, RAM)        # an inbound iATU write
+    assert c.peer.closed.wait(5), "the EP closed the link"
+    assert "did not confirm" in c.stderr(), "EP says why"
+    assert c.ep.alive(), "EP alive"
+
+
+def sealed_block(c, word=0x600dcafe):
+    """A sealed 1 MiB memfd shared with the EP as block 0, @word at 0."""
+    fd = memfd(1 << 20, seal=True)
+    mm = mmap.mmap(fd, 1 << 20)
+    mm[0:4] = struct.pack("<I", word)
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    return mm
+
+
+def window_after_map_rd(c):
+    """Map the window and read by message until the EP has asked its
+    MAP_RD: then the MEM_RD count and the window's first word."""
+    c.ep.map_window()
+    for _ in range(200):
+        c.ep.readl(WINDOW + 0x100)
+        if c.peer.count(MAP_RD):
+            break
+        time.sleep(0.01)
+    time.sleep(0.05)
+    reads = c.peer.count(MEM_RD)
+    return reads, c.ep.readl(WINDOW)
+
+
+def case_map_rd_odd_length(c):
+    """A MAP_RD answer of one extent and 8 more bytes: the extent is
+    used, the rest ignored (the window reads the shared RAM, no message)."""
+    sealed_block(c)
+    ext = struct.pack("<QQQII", 0, 0x10000, 0, 0, 1) + bytes(8)
+    c.peer.on[MAP_RD] = lambda peer, tag, *a: peer.send(CPL, tag, len(ext), 0, ext)
+    assert link_up(c.ep, c.peer), "link up"
+    reads, word = window_after_map_rd(c)
+    assert word == 0x600dcafe, f"window reads {word:#x}, not the shared RAM"
+    assert c.peer.count(MEM_RD) == reads, "no message for a mapped page"
+
+
+case_map_rd_odd_length.timeout_ms = 10000
+
+
+def case_map_rd_read_only(c):
+    """An extent without the writable flag is not mapped: the window
+    stays on the message path and reads what the MEM_RDs answer."""
+    sealed_block(c)
+    c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 0)])
+    assert link_up(c.ep, c.peer), "link up"
+    reads, word = window_after_map_rd(c)
+    assert c.peer.count(MAP_RD) >= 1, "the EP asked"
+    assert word == 0x5a5a5a5a, f"window reads {word:#x}, not by message"
+    assert c.peer.count(MEM_RD) == reads + 1, "one message for the read"
+
+
+case_map_rd_read_only.timeout_ms = 10000
+
+
+def case_map_rd_failed(c):
+    """A MAP_RD answered with an error status counts as no answer: one
+    warning, no MAP_RD again on that connection, reads by message."""
+    sealed_block(c)
+    c.peer.on[MAP_RD] = lambda peer, tag, *a: peer.send(CPL, tag, 0, 0, flags=1)
+    assert link_up(c.ep, c.peer), "link up"
+    reads, word = window_after_map_rd(c)
+    assert word == 0x5a5a5a5a, f"window reads {word:#x}, not by message"
+    c.ep.writel(ATU + 0x14, HOST_TARGET + 0x10000)   # a new translation
+    c.ep.readl(WINDOW)
+    assert c.peer.count(MAP_RD) == 1, f"{c.peer.count(MAP_RD)} MAP_RDs"
+    assert c.stderr().count("did not answer a MAP_RD") == 1, "one warning"
+    assert not c.peer.closed.is_set(), "the link is up"
+
+
+case_map_rd_failed.timeout_ms = 10000
+
+
+def case_unanswered_read(c):
+    """A MEM_RD the peer never answers: the window reads all ones after
+    link-timeout-ms; the first warns, the next only traces; the link
+    stays up."""
+    c.peer.on[MEM_RD] = lambda *a: None
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    assert c.ep.readl(WINDOW) == 0xffffffff, "first read: all ones"
+    assert c.ep.readl(WINDOW + 4) == 0xffffffff, "second read: all ones"
+    said = c.stderr().count("no completion for")
+    assert said == 1, f"warned {said} times"
+    assert c.ep.readl(ELBI + 4) == 1 and served(c.peer, 0x72), "link up"
+
+
+def memfds_of(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += "memfd:hostile-peer" in os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return n
+
+
+def case_stray_fds(c):
+    """20 fds with a CFG_RD: the EP keeps 16 and closes the rest, then
+    all of them at the next connection; an fd that came with another
+    message is what the next SHM takes."""
+    assert link_up(c.ep, c.peer), "link up"
+    fds = [memfd(4096, seal=True) for _ in range(20)]
+    c.peer.send(CFG_RD, 1, 4, 0, fds=fds)
+    for fd in fds:
+        os.close(fd)
+    assert cpl_for(c, 1), "the CFG_RD is served"
+    held = memfds_of(c.ep.p.pid)
+    assert held == 16, f"the EP holds {held} of them"
+    c.peer.s.shutdown(socket.SHUT_RDWR)         # wakes its reader too
+    c.peer.s.close()
+    c.peer = Peer(c.sock)
+    c.peer.on[MEM_RD] = answer_mem_rd
+    c.peer.on[REVOKE] = answer_revoke
+    assert served(c.peer, 0x73), "the new connection is served"
+    held = memfds_of(c.ep.p.pid)
+    assert held == 0, f"the EP still holds {held} after the new connection"
+    # The fd before its SHM: the SHM takes it, and the window maps it
+    fd = memfd(1 << 20, seal=True)
+    mm = mmap.mmap(fd, 1 << 20)
+    mm[0:4] = struct.pack("<I", 0x600dcafe)
+    c.peer.send(CFG_RD, 2, 4, 0, fds=[fd])
+    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20))
+    c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 1)])
+    reads, word = window_after_map_rd(c)
+    assert word == 0x600dcafe, f"window reads {word:#x}, not the fd's RAM"
+    assert not c.peer.closed.is_set(), "the link is up"
+
+
+case_stray_fds.timeout_ms = 10000
+
+
+def case_peer_takes_no_writes(c):
+    """A peer that shuts its read side but keeps the socket: what it
+    sends is still handled; after link-timeout-ms the link goes down,
+    saying why, and the EP goes on."""
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    c.peer.s.shutdown(socket.SHUT_RD)
+    c.ep.writel(WINDOW, 1)                      # a MEM_WR that fails
+    c.peer.send(CFG_WR, 0, 1, 0x3c, struct.pack("<I", 0x5a))
+    for _ in range(300):
+        if c.ep.readl(DBI + 0x3c) & 0xff == 0x5a:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0x5a, "its CFG_WR was handled"
+    for _ in range(300):
+        if "the socket takes no writes" in c.stderr():
+            break
+        time.sleep(0.01)
+    assert "the socket takes no writes" in c.stderr(), "EP says why"
+    assert c.ep.alive(), "EP alive"
+
+
+def case_unaligned_inbound_target(c):
+    """An inbound region whose target is not page-aligned stays on the
+    message path: the EP's answer to a MAP_RD of its BAR has no extent;
+    with an aligned target (the control) it has one."""
+    bar0_ready(c, target=RAM + 0x100100)
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(MAP_RD, 1, 8, 0x10000000, struct.pack("<Q", 0x1000))
+    got = cpl_for(c, 1)
+    assert got == (0, b""), f"unaligned target: answer {got}"
+    c.ep.writel(ATU + 0x100 + 0x14, RAM + 0x100000)
+    c.peer.send(MAP_RD, 2, 8, 0x10000000, struct.pack("<Q", 0x1000))
+    got = cpl_for(c, 2)
+    assert got and got[0] == 0 and len(got[1]) == 32, f"aligned: answer {got}"
+
+
+def case_bar_mask_holes(c):
+    """A DBI2 BAR mask with holes is kept as written: the host's
+    writable bits are ~(mask | type bits), and decode takes base + mask
+    as the last byte."""
+    ep_program_bar(c, 0, 0xf0ff)
+    assert c.ep.readl(DBI + 0x1000 + 0x10) == 0xf0ff, "mask kept"
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(CFG_WR, 0, 4, 0x10, struct.pack("<I", 0xffffffff))
+    assert cfg_read(c, 1, 4, 0x10) == (0, struct.pack("<I", 0xffff0f00)), \
+        f"BAR0 sizing reads {cfg_read(c, 1, 4, 0x10)}"
+    c.peer.send(CFG_WR, 0, 4, 0x10, struct.pack("<I", 0x10000000))
+    c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
+    c.peer.send(MEM_WR, 0, 4, 0x1000f0fc, struct.pack("<I", 0x44444444))
+    cfg_read(c, 2, 4, 0)
+    assert c.ep.readl(RAM + 0x100000 + 0xf0fc) == 0x44444444, "decoded"
+
+
+def case_bar5_64bit(c):
+    """BAR5 typed 64-bit has no upper half: it decodes as a 32-bit BAR."""
+    ep_program_bar(c, 5, 0xfff, flags=0x4)
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(CFG_WR, 0, 4, 0x24, struct.pack("<I", 0xffffffff))
+    assert cfg_read(c, 1, 4, 0x24) == (0, struct.pack("<I", 0xfffff004)), \
+        "BAR5 sizing"
+    c.peer.send(CFG_WR, 0, 4, 0x24, struct.pack("<I", 0x20000000))
+    c.peer.send(CFG_WR, 0, 2, 0x04, struct.pack("<I", 0x6))
+    c.peer.send(MEM_WR, 0, 4, 0x20000010, struct.pack("<I", 0x55555555))
+    cfg_read(c, 2, 4, 0)
+    assert c.ep.readl(RAM + 0x100010) == 0x55555555, "BAR5 decoded"
+
+
+def case_msi_mme_above_mmc(c):
+    """The host enables more MSI vectors than Multiple Message Capable
+    offers: the field is kept as written."""
+    msi = find_cap(c.ep, 0x05)
+    assert msi, "an MSI capability"
+    c.ep.writel(DBI + 0x8bc, 1)
+    c.ep.cmd(f"writew 0x{DBI + msi + 2:x} 0x0")         # MMC 0: 1 vector
+    c.ep.writel(DBI + 0x8bc, 0)
+    assert link_up(c.ep, c.peer), "link up"
+    c.peer.send(CFG_WR, 0, 2, msi + 2, struct.pack("<I", 0x51))   # MME 5
+    flags, data = cfg_read(c, 1, 2, msi + 2)
+    assert (struct.unpack("<H", data)[0] >> 4) & 7 == 5, f"MSI control {data}"
+
+
+def rcar_link_up(ep):
+    ep.writel(ELBI + 0x14, 1)                   # PCIERSTCTRL1.APP_LTSSM_ENABLE
+    for _ in range(200):
+        if ep.readl(ELBI + 0x84) & 0xc0 == 0xc0:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def case_rebar_unsupported_size(c):
+    """R-Car: the host selects a Resizable BAR size the capability does
+    not list: taken (LOG_UNIMP says a resize replugs), and the BAR's
+    mask follows it."""
+    rebar = 0x100
+    for _ in range(32):
+        hdr = c.ep.readl(DBI + rebar)
+        if hdr & 0xffff == 0x15:
+            break
+        rebar = hdr >> 20
+    assert c.ep.readl(DBI + rebar) & 0xffff == 0x15, "a ReBAR capability"
+    c.ep.writel(DBI + 0x8bc, 1)
+    c.ep.writel(DBI + 0x1000 + 0x10, 1)         # BAR0 on, 64-bit
+    c.ep.writel(DBI + 0x10, 0x4)
+    c.ep.writel(DBI + 0x8bc, 0)
+    assert rcar_link_up(c.ep), "link up"
+    ctrl = struct.unpack("<I", cfg_read(c, 1, 4, rebar + 8)[1])[0]
+    c.peer.send(CFG_WR, 0, 4, rebar + 8, struct.pack("<I", (ctrl & ~0x3f00) | 20 << 8))
+    got = struct.unpack("<I", cfg_read(c, 2, 4, rebar + 8)[1])[0]
+    assert (got >> 8) & 0x3f == 20, f"ReBAR control {got:#x}"
+    c.peer.send(CFG_WR, 0, 4, 0x14, struct.pack("<I", 0xffffffff))
+    upper = cfg_read(c, 3, 4, 0x14)
+    assert upper == (0, struct.pack("<I", 0xffffff00)), f"1 TiB BAR0: {upper}"
+    assert "the host resized a BAR" in c.stderr(), "LOG_UNIMP says so"
+
+
+case_rebar_unsupported_size.device = "rcar-gen4-pcie-ep"
+
+
 CASES = [case_requests_need_l0, case_hot_reset_needs_l0,
          case_peer_stops_reading,
          case_slow_reader_loses_nothing, case_steady_slow_reader,
          case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
-         case_unanswered_posted_revokes, case_map_rd_round_trip] + \
+         case_unanswered_posted_revokes, case_map_rd_round_trip,
+         case_cfg_outside_function, case_second_hello, case_mem_needs_l0,
+         case_mem_past_region, case_cpl_wrong_length,
+         case_revoke_cpl_with_data, case_map_rd_odd_length,
+         case_map_rd_read_only, case_map_rd_failed, case_unanswered_read,
+         case_stray_fds, case_peer_takes_no_writes,
+         case_unaligned_inbound_target, case_bar_mask_holes, case_bar5_64bit,
+         case_msi_mme_above_mmc, case_rebar_unsupported_size] + \
     [bad_message_case(name) for name in BAD_MESSAGES]
 
 
@@ -719,36 +1131,57 @@ class FakeEP:
         self.srv.listen(1)
         self.cpls = {}
 
-    def accept(self, image=None):
+    def accept(self, image=None, masks=None, up=True):
         self.srv.settimeout(10)
         self.s, _ = self.srv.accept()
         self.s.settimeout(5)
+        self.seen = []
+        self.eof = False
         self.send(HELLO, 0, 12, 0, struct.pack("<IHHI", 0x4c455044, VERSION, 1, 0))
         # CFG_IMAGE: the IDs (the rest zero, nothing writable), then UP
         if image is None:
             image = struct.pack("<I", 0xb500104c) + bytes(1020) + bytes(2048)
         self.send(CFG_IMAGE, 0, len(image), 0, image)
         # UP: BAR0 of 4 KiB (DBI2 mask, enable bit), nothing else
-        masks = [0xfff] + [0] * 5
-        self.send(UP, 0, 48, 0, struct.pack("<6I6I", *masks, *([0] * 6)))
+        self.masks = masks or [0xfff] + [0] * 5
+        if up:
+            self.send_up()
+
+    def send_up(self):
+        self.send(UP, 0, 48, 0, struct.pack("<6I6I", *self.masks, *([0] * 6)))
+
+    def count(self, typ, secs=0.3):
+        """Read for @secs: how many @typ messages the host has sent."""
+        self.read_cpl(None, secs)
+        return self.seen.count(typ)
+
+    def closed(self):
+        self.read_cpl(None, 0.5)
+        return self.eof
 
     def send(self, typ, tag, length, addr, payload=b""):
         self.s.sendall(HDR.pack(typ, 0, tag, length, addr) + payload)
 
-    def read_cpl(self, tag):
-        """The completion for @tag: (status, data); requests are ignored."""
+    def read_cpl(self, tag, secs=5):
+        """The completion for @tag: (status, data); requests are counted
+        in seen, and ignored."""
         buf = b""
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + secs
         while time.monotonic() < deadline:
             msgs, buf = split_messages(buf)
             for typ, flags, t, _, _, data in msgs:
+                self.seen.append(typ)
                 if typ == CPL and t == tag:
                     return flags, data
             try:
+                self.s.settimeout(max(deadline - time.monotonic(), 0.01))
                 chunk = self.s.recv(65536)
             except socket.timeout:
                 continue
+            except OSError:
+                chunk = b""
             if not chunk:
+                self.eof = True
                 return None
             buf += chunk
         return None
@@ -768,7 +1201,8 @@ def host_qemu(qemu, sock, log, gic=3):
          "-M", f"virt,gic-version={gic}",
          "-device", "pcie-root-port,id=rp0,chassis=1,slot=1",
          "-chardev", f"socket,id=link,path={sock},reconnect-ms=100",
-         "-device", "dw-pcie-ep-link,chardev=link,port=rp0"],
+         "-device", "dw-pcie-ep-link,chardev=link,port=rp0",
+         "-d", "guest_errors"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
     return q
 
@@ -1179,6 +1613,125 @@ def host_lying_image(qemu, tmp):
     return ok
 
 
+def host_fixture(qemu, tmp, name):
+    """A FakeEP and the host QEMU it serves, with the host's log."""
+    sock = os.path.join(tmp, f"{name}.sock")
+    ep = FakeEP(sock)
+    log = open(os.path.join(tmp, f"{name}.log"), "w+")
+    return ep, host_qemu(qemu, sock, log, gic=3), log
+
+
+def log_text(log):
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def host_stop(q, ep):
+    if q.p.poll() is None:
+        q.p.kill()
+        q.p.wait(10)
+    ep.srv.close()
+
+
+def wait_function(q, want=0xb500104c):
+    for _ in range(300):
+        if q.readl(ecam(1, 0, 0)) == want:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def host_bad_requests(qemu, tmp):
+    """A fake EP's requests that the host does not serve: memory requests
+    with no function plugged (UR, a guest error), config requests (CA,
+    nothing logged), a HOT_RESET (a guest error); an UP whose BAR masks
+    the host cannot map (BAR left out, a guest error).  The link stays up
+    and the function then plugs with the BAR that is good."""
+    ep, q, log = host_fixture(qemu, tmp, "host-bad-requests")
+    try:
+        # UP: BAR0 good (4 KiB), BAR1 with holes, BAR2 all ones
+        ep.accept(masks=[0xfff, 0x12345, 0xffffffff, 0, 0, 0], up=False)
+        ep.send(MEM_RD, 1, 4, 0x40000100)
+        assert ep.read_cpl(1)[0] == 1, "MEM_RD before UP: UR"
+        ep.send(CFG_RD, 2, 4, 0)
+        got = ep.read_cpl(2)
+        assert got == (2, b"\xff" * 4), f"CFG_RD to the host: {got}"
+        ep.send(CFG_WR, 0, 4, 0, struct.pack("<I", 0))
+        ep.send(HOT_RESET, 0, 0, 0)
+        ep.send_up()
+        host_power_slot(q, True)
+        assert wait_function(q), "the function plugs"
+        for bar, want in ((0, 0xfffff000), (1, 0), (2, 0)):
+            q.writel(ecam(1, 0, 0x10 + 4 * bar), 0xffffffff)
+            got = q.readl(ecam(1, 0, 0x10 + 4 * bar))
+            assert got == want, f"BAR{bar} sizes as {got:#x}"
+        text = log_text(log)
+        for line in ("endpoint request at 0x40000100 with no function plugged",
+                     "unexpected link event 9",
+                     "BAR1 mask 0x1234f is not a size the host can map; BAR1 left out",
+                     "BAR2 mask 0xffffffff is not a size the host can map"):
+            assert line in text, f"the host's log lacks '{line}'"
+        assert q.p.poll() is None, "the host lives"
+    finally:
+        host_stop(q, ep)
+    return True
+
+
+def host_bad_image_bounds(qemu, tmp):
+    """CFG_IMAGEs whose length or address is out of bounds take the link
+    down, saying why; the host reconnects each time."""
+    ep, q, log = host_fixture(qemu, tmp, "host-image-bounds")
+    bad = [(0, 0), (13, 0), (3 * 1028, 0), (12, 2), (24, 0x6fc)]
+    try:
+        for length, addr in bad:
+            ep.accept()
+            ep.send(CFG_IMAGE, 0, length, addr, bytes(length))
+            assert ep.read_cpl(0x7fff) is None and ep.closed(), \
+                f"CFG_IMAGE of {length} at {addr:#x}: the link is still up"
+        said = log_text(log).count("malformed message")
+        assert said == len(bad), f"'malformed message' {said} times"
+        ep.accept()
+        host_power_slot(q, True)
+        assert wait_function(q), "a good connection plugs the function"
+    finally:
+        host_stop(q, ep)
+    return True
+
+
+def host_image_tag(qemu, tmp):
+    """A CFG_IMAGE's tag (how many of the host's CFG_WRs the EP had seen)
+    that is behind keeps the host's own value of a dword it wrote; one
+    that is ahead makes the host take the EP's value."""
+    ep, q, log = host_fixture(qemu, tmp, "host-image-tag")
+    cfg, wm = bytearray(1024), bytearray(1024)
+    struct.pack_into("<I", cfg, 0, 0xb500104c)
+    wm[0x3c] = 0xff
+    try:
+        ep.accept(bytes(cfg + wm + bytes(1024)))
+        host_power_slot(q, True)
+        assert wait_function(q), "the function plugs"
+        q.cmd(f"writeb 0x{ecam(1, 0, 0x3c):x} 0x2a")
+        writes = ep.count(CFG_WR)
+        assert writes >= 1, "the host sent its CFG_WRs"
+        dword = struct.pack("<I", 0x11) + struct.pack("<I", 0xff) + bytes(4)
+        ep.send(CFG_IMAGE, writes - 1, 12, 0x3c, dword)         # behind
+        time.sleep(0.2)
+        got = q.readl(ecam(1, 0, 0x3c)) & 0xff
+        assert got == 0x2a, f"behind: Interrupt Line {got:#x}"
+        ep.send(CFG_IMAGE, writes + 3, 12, 0x3c, dword)         # ahead
+        for _ in range(100):
+            if q.readl(ecam(1, 0, 0x3c)) & 0xff == 0x11:
+                break
+            time.sleep(0.01)
+        got = q.readl(ecam(1, 0, 0x3c)) & 0xff
+        assert got == 0x11, f"ahead: Interrupt Line {got:#x}"
+    finally:
+        host_stop(q, ep)
+    return True
+
+
+
 def config_copy_converges(qemu, tmp):
     """The EP's driver and the host write the same config dword at once
     (Interrupt Pin, Interrupt Line): the host's copy ends as the EP's (it
@@ -1243,16 +1796,58 @@ def bad_timeouts_refused(qemu, tmp):
     return True
 
 
+# A bad property value and the start-up error it gets (docs/bad-input.md)
+BAD_PROPERTIES = [
+    ("dw-pcie-ep,num-ob-regions=257", "at most 256 outbound iATU regions, not 257"),
+    ("dw-pcie-ep,num-ib-regions=300", "at most 256 inbound iATU regions, not 300"),
+    ("dw-pcie-ep,atu-region-align=0x800",
+     "the iATU region alignment must be a power of two from 4 KiB to 2 GiB, not 0x800"),
+    ("dw-pcie-ep,atu-region-align=0x3000", "region alignment must be a power of two"),
+    ("dw-pcie-ep,atu-max-region-size=0x80000000",
+     "the maximum iATU region size must be a power of two of at least 4 GiB"),
+    ("dw-pcie-ep,edma-wr-channels=0", "edma-wr-channels must be 1 to 8, not 0"),
+    ("dw-pcie-ep,edma-rd-channels=9", "edma-rd-channels must be 1 to 8, not 9"),
+    ("dw-pcie-ep,addr-space-size=0x1800",
+     "addr-space-size must be a power of two of at least 4 KiB, not 0x1800"),
+    ("dw-pcie-ep,max-link-speed=6", "max-link-speed must be 1 to 5"),
+    ("dw-pcie-ep,max-link-speed=0", "max-link-speed must be 1 to 5"),
+    ("dw-pcie-ep,num-lanes=3", "num-lanes must be 1, 2, 4, 8 or 16, not 3"),
+    ("dw-pcie-ep,ip-version=5.4", "ip-version '5.4' is not of the form X.YZa"),
+    ("dw-pcie-ep,edma-legacy=on,ip-version=5.40a",
+     "edma-legacy needs an ip-version before 5.40a"),
+    ("rcar-gen4-pcie-ep,edma-legacy=on,ip-version=5.20a",
+     "rcar-gen4-pcie-ep has no legacy eDMA viewport"),
+]
+
+
+def bad_properties_refused(qemu, tmp):
+    """Each bad property value stops QEMU at start-up with its message;
+    the same devices with good values (the control) start."""
+    for dev, want in BAD_PROPERTIES + [("dw-pcie-ep,num-ob-regions=256", None),
+                                       ("rcar-gen4-pcie-ep", None)]:
+        p = subprocess.run([qemu, "-M", "virt", "-display", "none", "-nic", "none",
+                            "-monitor", "stdio", "-serial", "none", "-S",
+                            "-device", dev], input="quit\n", stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        if want is None:
+            assert p.returncode == 0, f"{dev}: exit {p.returncode}: {p.stdout}"
+        else:
+            assert p.returncode == 1 and want in p.stdout, \
+                f"{dev}: exit {p.returncode}: {p.stdout.strip()}"
+    return True
+
+
 def main():
     qemu = sys.argv[1]
     print("TAP version 13")
-    print(f"1..{len(CASES) + 11}")
+    print(f"1..{len(CASES) + 15}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES, 1):
             name = case.__name__[5:]
             c = Case(qemu, tmp, name, getattr(case, "timeout_ms", 500),
-                     getattr(case, "hello", None))
+                     getattr(case, "hello", None),
+                     getattr(case, "device", "dw-pcie-ep"))
             try:
                 case(c)
                 print(f"ok {i} {name}: {case.__doc__.splitlines()[0]}")
@@ -1306,12 +1901,16 @@ def main():
                                         (poweroff_reset, "poweroff_reset"),
                                         (vcpu_flood_stalled_peer, "vcpu_flood"),
                                         (vcpu_stop_while_waiting, "vcpu_stop_waiting"),
-                                        (bad_chardev_refused, "bad_chardev")),
+                                        (bad_chardev_refused, "bad_chardev"),
+                                        (host_bad_requests, "host_bad_requests"),
+                                        (host_bad_image_bounds, "host_image_bounds"),
+                                        (host_image_tag, "host_image_tag"),
+                                        (bad_properties_refused, "bad_properties")),
                                        n + 3):
             try:
                 ok = fn(qemu, tmp)
             except (subprocess.TimeoutExpired, subprocess.CalledProcessError,
-                    OSError, EOFError) as e:
+                    OSError, EOFError, AssertionError) as e:
                 print(f"# {e}")
                 ok = False
             doc = fn.__doc__.split("\n")[0]
