@@ -469,6 +469,15 @@ void dw_pcie_ep_update_link_status(DWPCIeEPState *s)
         debug1 = R_PORT_DEBUG1_LINK_UP_MASK;
         lnksta |= speed | width << PCI_EXP_LNKSTA_NLW_SHIFT;
     }
+    if (state == DW_PCIE_EP_LINK_UP && s->in_hot_reset) {
+        /*
+         * Hot Reset, then Detect and training, as the controller's own
+         * debug registers show it; the host's copy of Link Status, which
+         * the host reads after its reset, keeps the trained link's.
+         */
+        ltssm = DW_LTSSM_HOT_RESET;
+        debug1 = 0;
+    }
     speed_change_complete(s);
     pci_set_long(&s->config[A_PORT_DEBUG0], ltssm);
     pci_set_long(&s->config[A_PORT_DEBUG1], debug1);

@@ -302,6 +302,7 @@ static void function_realize(PCIDevice *pdev, Error **errp)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
 
+    fn->powered = pdev->enabled;
     if (!fn->port) {
         error_setg(errp, "%s is created by %s at link-up, not by hand",
                    TYPE_DW_PCIE_EP_FUNCTION, TYPE_DW_PCIE_EP_LINK);
@@ -363,6 +364,20 @@ static void function_reset_hold(Object *obj, ResetType type)
 }
 
 /*
+ * Whether this reset of the function takes the link through Hot Reset:
+ * a secondary bus reset or a reset of the host does.  QEMU also resets
+ * a function when its slot's power goes off or on (pci_set_enabled());
+ * that is no hot reset, as a slot powered on trains a new link.
+ */
+static bool function_reset_retrains(DWPCIeEPFunction *fn)
+{
+    bool powered = PCI_DEVICE(fn)->enabled, was = fn->powered;
+
+    fn->powered = powered;
+    return powered && was;
+}
+
+/*
  * Messages to the endpoint go in the exit phase.  The reset of a function
  * the host has had (a secondary bus reset, a host reset) is a hot reset
  * for the endpoint; the one at hot-plug, before realize ends, is not.
@@ -383,7 +398,8 @@ static void function_reset_exit(Object *obj, ResetType type)
     pcie_ep_fastpath_revoke(&fn->port->link, false);
     if (DEVICE(fn)->realized && !fn->down) {
         pcie_ep_link_send_event(&fn->port->link, PCIE_EP_LINK_HOT_RESET,
-                                NULL, 0);
+                                function_reset_retrains(fn) ?
+                                PCIE_EP_LINK_HOT_RESET_RETRAIN : 0, NULL, 0);
     }
 }
 
@@ -464,8 +480,11 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
     }
     info_report("%s: endpoint function plugged into %s", TYPE_DW_PCIE_EP_LINK,
                 lp->port);
-    /* A new function, as after a reset: so for the EP too (a re-plug) */
-    pcie_ep_link_send_event(&lp->link, PCIE_EP_LINK_HOT_RESET, NULL, 0);
+    /*
+     * A new function, as after a reset: so for the EP too (a re-plug).
+     * The link stays in L0: nothing reset the host's port.
+     */
+    pcie_ep_link_send_event(&lp->link, PCIE_EP_LINK_HOT_RESET, 0, NULL, 0);
 }
 
 /*
@@ -530,7 +549,7 @@ static void port_set_link(DWPCIeEPLinkPort *lp, bool up)
 }
 
 static void port_link_event(void *opaque, PCIeEPLinkMsgType event,
-                            const void *payload, unsigned len)
+                            uint64_t addr, const void *payload, unsigned len)
 {
     DWPCIeEPLinkPort *lp = opaque;
 

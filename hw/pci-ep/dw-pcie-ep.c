@@ -97,11 +97,12 @@ static void link_notify_bh(void *opaque)
     if (now == DW_PCIE_EP_LINK_UP && (s->link_sent != DW_PCIE_EP_LINK_UP ||
                                       memcmp(&up, &s->up_sent, sizeof(up)))) {
         dw_pcie_ep_host_image_sync(s, true);
-        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, &up, sizeof(up));
+        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_UP, 0, &up,
+                                sizeof(up));
         s->up_sent = up;
     } else if (now != DW_PCIE_EP_LINK_UP &&
                s->link_sent == DW_PCIE_EP_LINK_UP) {
-        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_DOWN, NULL, 0);
+        pcie_ep_link_send_event(&s->link, PCIE_EP_LINK_DOWN, 0, NULL, 0);
     }
     s->link_sent = now;
 }
@@ -144,6 +145,11 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
         dw_pcie_ep_inbound_changed(s, can_wait);
         outbound_changed(s);
         dw_pcie_ep_reset_non_sticky(s);
+        /* A hot reset's pulse belongs to the link that has gone */
+        s->in_hot_reset = false;
+        if (s->hot_reset_timer) {
+            timer_del(s->hot_reset_timer);
+        }
     }
     /* What the bridge holds was meant for the partner that has gone. */
     dw_posted_discard(&s->posted);
@@ -396,7 +402,7 @@ static uint64_t elbi_read(void *opaque, hwaddr addr, unsigned size)
     case A_APP_LTSSM_CONTROL:
         return s->ltssm_enable;
     case A_APP_LINK_STATUS:
-        return s->link_state == DW_PCIE_EP_LINK_UP;
+        return dw_pcie_ep_link_is_up(s);
     default:
         return 0;
     }
@@ -423,9 +429,10 @@ void dw_pcie_ep_set_ltssm_enable(DWPCIeEPState *s, bool enable)
     dw_pcie_ep_link_state_changed(s);
 }
 
+/* What the glue's status bits show: not up while in Hot Reset */
 bool dw_pcie_ep_link_is_up(DWPCIeEPState *s)
 {
-    return s->link_state == DW_PCIE_EP_LINK_UP;
+    return s->link_state == DW_PCIE_EP_LINK_UP && !s->in_hot_reset;
 }
 
 static const MemoryRegionOps elbi_ops = {
@@ -949,12 +956,56 @@ static const MemoryRegionOps window_ops = {
  */
 
 /*
+ * A hot reset from the host resets what a link down does (see
+ * dw_pcie_ep_reset_non_sticky()).  The LTSSM shows Hot Reset and the
+ * link-up bits drop for the Hot Reset state's 2 ms (PCIe 6.0, 4.2.7.11),
+ * and then it is back in L0: with the LTSSM still enabled a DWC trains
+ * again by itself.  The link carries on meanwhile, as the host's
+ * function stays in its slot: the host's next request comes after its
+ * own reset, which is what sent the hot reset.
+ */
+#define HOT_RESET_NS    (2 * SCALE_MS)
+
+static void hot_reset_end(void *opaque)
+{
+    DWPCIeEPState *s = opaque;
+
+    s->in_hot_reset = false;
+    dw_pcie_ep_update_link_status(s);
+}
+
+/*
+ * The host sends requests over a trained link only: one that comes while
+ * the pulse is on (a host that was quicker than 2 ms, or a test whose
+ * virtual clock stands still) ends it before it is served.
+ */
+static void hot_reset_trained(DWPCIeEPState *s)
+{
+    if (s->in_hot_reset) {
+        timer_del(s->hot_reset_timer);
+        hot_reset_end(s);
+    }
+}
+
+static void hot_reset_begin(DWPCIeEPState *s)
+{
+    if (s->link_state != DW_PCIE_EP_LINK_UP) {
+        return;
+    }
+    s->in_hot_reset = true;
+    dw_pcie_ep_update_link_status(s);
+    timer_mod(s->hot_reset_timer,
+              qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + HOT_RESET_NS);
+}
+
+/*
  * Only a link in L0 carries the host's requests: with the LTSSM disabled
  * or in loopback, they are Unsupported Requests (a host that sends them
  * has missed a DOWN still on its way).
  */
 static bool link_serves_host(DWPCIeEPState *s, const char *what)
 {
+    hot_reset_trained(s);
     if (s->link_state == DW_PCIE_EP_LINK_UP) {
         return true;
     }
@@ -1042,13 +1093,8 @@ static void link_map_read(void *opaque, uint64_t addr, uint64_t size,
     }
 }
 
-/*
- * A hot reset from the host resets what a link down does (see
- * dw_pcie_ep_reset_non_sticky()); the link itself stays up, as the
- * host's function does.
- */
 static void link_event(void *opaque, PCIeEPLinkMsgType event,
-                       const void *payload, unsigned len)
+                       uint64_t addr, const void *payload, unsigned len)
 {
     DWPCIeEPState *s = opaque;
 
@@ -1060,10 +1106,13 @@ static void link_event(void *opaque, PCIeEPLinkMsgType event,
         s->link_state != DW_PCIE_EP_LINK_UP) {
         trace_dw_pcie_ep_hot_reset_ignored();
     } else if (event == PCIE_EP_LINK_HOT_RESET) {
-        trace_dw_pcie_ep_hot_reset();
+        trace_dw_pcie_ep_hot_reset(addr);
         s->hot_resets++;
         dw_posted_discard(&s->posted);
         dw_pcie_ep_reset_non_sticky(s);
+        if (addr & PCIE_EP_LINK_HOT_RESET_RETRAIN) {
+            hot_reset_begin(s);
+        }
         dw_pcie_ep_host_image_sync(s, false);
     }
 }
@@ -1097,6 +1146,10 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ltssm_enable = s->ltssm_enable_at_reset;
+    s->in_hot_reset = false;
+    if (s->hot_reset_timer) {
+        timer_del(s->hot_reset_timer);
+    }
     dw_pcie_ep_init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
@@ -1266,11 +1319,13 @@ static void dw_pcie_ep_realize(DeviceState *dev, Error **errp)
     memory_listener_register(&s->window_listener, &address_space_memory);
 
     s->link_notify_bh = qemu_bh_new(link_notify_bh, s);
+    s->hot_reset_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, hot_reset_end, s);
     /* Behind an SMMU, the RAM the fast path shares is the system's. */
     s->link.shared_as = s->iommu ? &address_space_memory : s->dma;
     if (!pcie_ep_link_init(&s->link, TYPE_DW_PCIE_EP, PCIE_EP_LINK_ROLE_EP,
                            &dw_pcie_ep_link_ops, s, errp)) {
         g_clear_pointer(&s->link_notify_bh, qemu_bh_delete);
+        g_clear_pointer(&s->hot_reset_timer, timer_free);
         dma_destroy(s);
         memory_listener_unregister(&s->window_listener);
         dw_edma_cleanup(&s->edma);
@@ -1315,6 +1370,7 @@ static void dw_pcie_ep_unrealize(DeviceState *dev)
     pcie_ep_link_cleanup(&s->link);
     qemu_bh_delete(s->link_notify_bh);
     s->link_notify_bh = NULL;
+    g_clear_pointer(&s->hot_reset_timer, timer_free);
     dma_destroy(s);
     memory_listener_unregister(&s->window_listener);
 }
@@ -1357,6 +1413,23 @@ static int hazard_policy_post_load(void *opaque, int version_id)
            0 : -EINVAL;
 }
 
+static bool hot_reset_needed(void *opaque)
+{
+    return DW_PCIE_EP(opaque)->in_hot_reset;
+}
+
+static const VMStateDescription vmstate_dw_pcie_ep_hot_reset = {
+    .name = TYPE_DW_PCIE_EP "/hot-reset",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = hot_reset_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(in_hot_reset, DWPCIeEPState),
+        VMSTATE_TIMER_PTR(hot_reset_timer, DWPCIeEPState),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 /*
  * iatu-hazard may be changed at run time: it goes with the VM, always
  * (no .needed), as the destination's own setting is not the source's.
@@ -1393,6 +1466,7 @@ const VMStateDescription vmstate_dw_pcie_ep = {
     .subsections = (const VMStateDescription * const []) {
         &vmstate_dw_pcie_ep_posted,
         &vmstate_dw_pcie_ep_hazard_policy,
+        &vmstate_dw_pcie_ep_hot_reset,
         NULL
     },
 };

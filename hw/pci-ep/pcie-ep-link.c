@@ -792,10 +792,11 @@ void pcie_ep_link_send_image(PCIeEPLink *link, uint16_t writes_seen,
 }
 
 void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
-                             const void *payload, unsigned len)
+                             uint64_t addr, const void *payload,
+                             unsigned len)
 {
     if (pcie_ep_link_is_up(link)) {
-        link_send(link, type, 0, 0, len, 0, payload, len);
+        link_send(link, type, 0, 0, len, addr, payload, len);
     }
 }
 
@@ -1334,7 +1335,7 @@ static void handle_request(PCIeEPLink *link, const PCIeEPLinkHdr *hdr,
         break;
     default:
         if (ops->link_event) {
-            ops->link_event(link->opaque, hdr->type, payload, len);
+            ops->link_event(link->opaque, hdr->type, addr, payload, len);
         }
         break;
     }

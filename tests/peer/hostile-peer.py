@@ -448,6 +448,29 @@ def case_hot_reset_needs_l0(c):
     assert c.ep.alive(), "EP alive"
 
 
+def case_hot_reset_addr(c):
+    """HOT_RESET's addr: bit 0 takes the LTSSM through Hot Reset (0x1f,
+    link-up bits 0) until the host's next request; without it (other
+    bits set) only the non-sticky registers reset and the LTSSM stays in
+    L0 (0x11)."""
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.writel(DBI + 0x3c, 0x5a)
+    c.peer.send(HOT_RESET, 0, 0, 0xfffffffe)
+    cfg_read_byte(c, 10, 0x3c)
+    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "non-sticky reset"
+    assert c.ep.readl(DBI + 0x728) & 0x3f == 0x11, "no Hot Reset for bit 0 clear"
+    c.peer.send(HOT_RESET, 0, 0, 1)
+    for _ in range(200):
+        if c.ep.readl(DBI + 0x728) & 0x3f == 0x1f:
+            break
+        time.sleep(0.01)
+    assert c.ep.readl(DBI + 0x728) & 0x3f == 0x1f, "Hot Reset for bit 0"
+    assert c.ep.readl(ELBI + 4) == 0, "link-up bit 0 in Hot Reset"
+    assert cfg_read_byte(c, 11, 0x3c) == b"\0", "a request is served"
+    assert c.ep.readl(DBI + 0x728) & 0x3f == 0x11, "and it ended Hot Reset"
+    assert c.ep.readl(ELBI + 4) == 1, "link up again"
+
+
 def case_peer_stops_reading(c):
     """A host that stops reading cannot hang the EP: the link goes down
     (the peer read nothing, or the output queue filled) and the EP goes on."""
@@ -1105,7 +1128,7 @@ def case_rebar_unsupported_size(c):
 case_rebar_unsupported_size.device = "rcar-gen4-pcie-ep"
 
 
-CASES = [case_requests_need_l0, case_hot_reset_needs_l0,
+CASES = [case_requests_need_l0, case_hot_reset_needs_l0, case_hot_reset_addr,
          case_peer_stops_reading,
          case_slow_reader_loses_nothing, case_steady_slow_reader,
          case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,

@@ -1287,21 +1287,76 @@ static void test_link_down_resets(void)
     lab_stop(&lab);
 }
 
-/* A secondary bus reset on the host is a hot reset for the EP. */
+/* The EP's Link Status, in the host's copy (PCIe capability at 0x70) */
+#define LNKSTA  (0x70 + 0x12)
+
+/*
+ * A secondary bus reset on the host's port, once the EP is out of any
+ * earlier pulse (the host sends a hot reset when it plugs the function
+ * too, and the virtual clock moves only when a test steps it): the
+ * hot reset has come when the LTSSM reads Hot Reset.
+ */
+static void host_hot_reset(Lab *lab)
+{
+    qtest_clock_step(lab->ep, 3 * 1000 * 1000);
+    g_assert_cmphex(qtest_readl(lab->ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    qtest_writew(lab->host, CFG(0, 1, 0x3e), 0x40);
+    qtest_writew(lab->host, CFG(0, 1, 0x3e), 0);
+    g_assert(wait_for(lab->ep, DBI + 0x728, 0x3f, 0x1f, false));
+}
+
+/*
+ * A secondary bus reset on the host is a hot reset for the EP: its
+ * non-sticky registers reset, and the link shows Hot Reset a moment.
+ */
 static void test_hot_reset(void)
 {
     Lab lab = { 0 };
 
+    uint16_t lnksta;
+
     lab_start(&lab);
     lab_link_up(&lab);
+    /* Plugging the function and powering its slot are no hot reset */
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
     host_writes_non_sticky(&lab);
-    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0x40);
-    qtest_writew(lab.host, CFG(0, 1, 0x3e), 0);
-    g_assert(wait_for(lab.ep, DBI + 0x3c, 0xff, 0, false));
+    lnksta = qtest_readw(lab.host, CFG(1, 0, LNKSTA));
+    g_assert_cmphex(lnksta & 0x3ff, !=, 0);
+    host_hot_reset(&lab);
     assert_non_sticky_reset(&lab);
-    /* The link stays up, and the host's copy follows */
+    /* The LTSSM in Hot Reset, the link-up bits down, for 2 ms */
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x1f);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x72c) & 0x10, ==, 0);
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 0);
+    qtest_clock_step(lab.ep, 1900 * 1000);
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 0);
+    /* Then trained again, and the host's copy follows */
+    qtest_clock_step(lab.ep, 200 * 1000);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x72c) & 0x10, ==, 0x10);
     g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
     g_assert_cmphex(qtest_readl(lab.host, CFG(1, 0, 0)), ==, 0xb500104c);
+    /* The host's Link Status never showed the pulse */
+    g_assert_cmphex(qtest_readw(lab.host, CFG(1, 0, LNKSTA)), ==, lnksta);
+
+    /*
+     * The host's first request after its reset ends the pulse, before it
+     * is served: the clock stands still here, and the write lands.
+     */
+    host_hot_reset(&lab);
+    qtest_writeb(lab.host, CFG(1, 0, 0x3c), 0x5a);
+    g_assert(wait_for(lab.ep, DBI + 0x3c, 0xff, 0x5a, false));
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
+
+    /* A link that goes down in the pulse trains again without it */
+    host_hot_reset(&lab);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x1f);
+    qtest_writel(lab.ep, ELBI, 0);
+    qtest_writel(lab.ep, ELBI, 1);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
+
     lab_stop(&lab);
 }
 

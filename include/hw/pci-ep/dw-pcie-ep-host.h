@@ -49,6 +49,7 @@ struct DWPCIeEPFunction {
 
     DWPCIeEPLinkPort *port;
     bool down;              /* the link went down: all ones from now on */
+    bool powered;           /* its slot's power at its last reset */
     PCIeEPLinkUp bars;      /* as the endpoint sent them at link-up */
     DWPCIeEPFunctionBar bar[PCI_NUM_REGIONS - 1];
     /*

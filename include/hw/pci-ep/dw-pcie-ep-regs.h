@@ -106,6 +106,7 @@ REG32(PL_CHK_REG_CONTROL_STATUS, 0xb20)
 #define DW_LTSSM_DETECT_QUIET   0x00
 #define DW_LTSSM_L0             0x11
 #define DW_LTSSM_LPBK_ACTIVE    0x1b
+#define DW_LTSSM_HOT_RESET      0x1f
 
 /*
  * ELBI: the SoC glue's registers.  Real glues hold an LTSSM enable that

@@ -204,6 +204,8 @@ struct DWPCIeEPState {
     int64_t window_rt_sent_ms;      /* QEMU_CLOCK_REALTIME, when it went */
     uint64_t window_round_trips;    /* sent so far */
     uint64_t hot_resets;            /* from the host, so far */
+    bool in_hot_reset;              /* the LTSSM shows Hot Reset */
+    QEMUTimer *hot_reset_timer;     /* ... until it has trained again */
     DWLogLimit hazard_log;
     DWLogLimit untranslated_log;
 

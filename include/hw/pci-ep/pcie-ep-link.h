@@ -45,7 +45,7 @@ typedef enum PCIeEPLinkMsgType {
     PCIE_EP_LINK_CPL = 6,
     PCIE_EP_LINK_UP = 7,
     PCIE_EP_LINK_DOWN = 8,
-    PCIE_EP_LINK_HOT_RESET = 9,
+    PCIE_EP_LINK_HOT_RESET = 9,     /* addr: PCIE_EP_LINK_HOT_RESET_* */
     /* Version 2: the shared-memory fast path */
     PCIE_EP_LINK_SHM = 10,
     PCIE_EP_LINK_MAP_RD = 11,
@@ -54,6 +54,13 @@ typedef enum PCIeEPLinkMsgType {
     PCIE_EP_LINK_CFG_IMAGE = 13,
     PCIE_EP_LINK_MSG_MAX,
 } PCIeEPLinkMsgType;
+
+/*
+ * HOT_RESET's addr: bit 0 set, the link goes through Hot Reset (a
+ * secondary bus reset, a reset of the host); clear, only the function is
+ * new (the host has just plugged it) and the link stays in L0.
+ */
+#define PCIE_EP_LINK_HOT_RESET_RETRAIN  1
 
 /* Completion status, in the flags of a CPL */
 typedef enum PCIeEPLinkCplStatus {
@@ -172,8 +179,8 @@ typedef struct PCIeEPLinkOps {
                             unsigned len);
     MemTxResult (*mem_write)(void *opaque, uint64_t addr, const void *buf,
                              unsigned len);
-    /* The peer said UP, DOWN or HOT_RESET; @payload as sent. */
-    void (*link_event)(void *opaque, PCIeEPLinkMsgType event,
+    /* The peer said UP, DOWN or HOT_RESET; @addr and @payload as sent. */
+    void (*link_event)(void *opaque, PCIeEPLinkMsgType event, uint64_t addr,
                        const void *payload, unsigned len);
     /* CFG_IMAGE (host only): @len bytes as pcie_ep_link_send_image() */
     void (*cfg_image)(void *opaque, uint16_t writes_seen, uint32_t offset,
@@ -361,8 +368,9 @@ unsigned pcie_ep_link_connection(PCIeEPLink *link);
 void pcie_ep_link_send_image(PCIeEPLink *link, uint16_t writes_seen,
                              uint32_t offset, const void *payload,
                              unsigned len);
-/* UP, DOWN and HOT_RESET */
+/* UP, DOWN and HOT_RESET, with @addr in the header */
 void pcie_ep_link_send_event(PCIeEPLink *link, PCIeEPLinkMsgType type,
-                             const void *payload, unsigned len);
+                             uint64_t addr, const void *payload,
+                             unsigned len);
 
 #endif
