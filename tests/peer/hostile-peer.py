@@ -402,6 +402,15 @@ def case_quick_reconnect(c):
     assert c.ep.alive(), "EP alive"
 
 
+def wait_until(pred, secs=2):
+    """Poll @pred every 10 ms for up to @secs: whether it came true."""
+    for _ in range(int(secs * 100)):
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
+
+
 def cfg_read_byte(c, tag, offset):
     """A 1-byte CFG_RD from the peer: its completion's payload, or None
     after 2 s (the peer's CPL handler is replaced)."""
@@ -440,11 +449,7 @@ def case_hot_reset_needs_l0(c):
     assert link_up(c.ep, c.peer), "link up"
     c.ep.writel(DBI + 0x3c, 0x5a)
     c.peer.send(HOT_RESET, 0, 0, 0)
-    for _ in range(200):
-        if c.ep.readl(DBI + 0x3c) & 0xff == 0:
-            break
-        time.sleep(0.01)
-    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "reset in L0"
+    assert wait_until(lambda: c.ep.readl(DBI + 0x3c) & 0xff == 0), "reset in L0"
     assert c.ep.alive(), "EP alive"
 
 
@@ -460,11 +465,8 @@ def case_hot_reset_addr(c):
     assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "non-sticky reset"
     assert c.ep.readl(DBI + 0x728) & 0x3f == 0x11, "no Hot Reset for bit 0 clear"
     c.peer.send(HOT_RESET, 0, 0, 1)
-    for _ in range(200):
-        if c.ep.readl(DBI + 0x728) & 0x3f == 0x1f:
-            break
-        time.sleep(0.01)
-    assert c.ep.readl(DBI + 0x728) & 0x3f == 0x1f, "Hot Reset for bit 0"
+    assert wait_until(lambda: c.ep.readl(DBI + 0x728) & 0x3f == 0x1f), \
+        "Hot Reset for bit 0"
     assert c.ep.readl(ELBI + 4) == 0, "link-up bit 0 in Hot Reset"
     assert cfg_read_byte(c, 11, 0x3c) == b"\0", "a request is served"
     assert c.ep.readl(DBI + 0x728) & 0x3f == 0x11, "and it ended Hot Reset"
