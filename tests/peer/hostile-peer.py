@@ -245,22 +245,13 @@ def case_unsealed_fd(c):
 
 def case_sealed_fd_mapped(c):
     """The positive control: a sealed memfd is mapped into the window."""
-    fd = memfd(1 << 20, seal=True)
-    mm = mmap.mmap(fd, 1 << 20)
-    mm[0:4] = struct.pack("<I", 0x600dcafe)
-    c.peer.send(SHM, 0, 16, 0, struct.pack("<IIQ", 0, 0, 1 << 20), fds=[fd])
+    mm = sealed_block(c)
     c.peer.on[MAP_RD] = answer_map_rd([(0, 0x10000, 0, 0, 1)])
     assert link_up(c.ep, c.peer), "link up"
-    c.ep.map_window()
-    # By message, then the map; the peer's SHM may still be on its way.
-    for _ in range(200):
-        c.ep.readl(WINDOW + 0x100)
-        if c.peer.count(MAP_RD):
-            break
-        time.sleep(0.01)
-    reads = c.peer.count(MEM_RD)
-    assert c.ep.readl(WINDOW) == 0x600dcafe, "window reads the peer's RAM"
+    reads, word = window_after_map_rd(c)
+    assert word == 0x600dcafe, "window reads the peer's RAM"
     assert c.peer.count(MEM_RD) == reads, "no message for a mapped page"
+    mm.close()
 
 
 case_sealed_fd_mapped.timeout_ms = 10000
