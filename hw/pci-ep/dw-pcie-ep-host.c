@@ -302,7 +302,6 @@ static void function_realize(PCIDevice *pdev, Error **errp)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(pdev);
 
-    fn->powered = pdev->enabled;
     if (!fn->port) {
         error_setg(errp, "%s is created by %s at link-up, not by hand",
                    TYPE_DW_PCIE_EP_FUNCTION, TYPE_DW_PCIE_EP_LINK);
@@ -385,6 +384,7 @@ static bool function_reset_retrains(DWPCIeEPFunction *fn)
 static void function_reset_exit(Object *obj, ResetType type)
 {
     DWPCIeEPFunction *fn = DW_PCIE_EP_FUNCTION(obj);
+    bool retrain;
 
     if (function_parent_phases.exit) {
         function_parent_phases.exit(obj, type);
@@ -396,10 +396,11 @@ static void function_reset_exit(Object *obj, ResetType type)
     memset(fn->pending, 0, sizeof(fn->pending));
     function_apply_image(fn, 0, PCIE_EP_LINK_IMAGE_SIZE, 0, true);
     pcie_ep_fastpath_revoke(&fn->port->link, false);
+    retrain = function_reset_retrains(fn);
     if (DEVICE(fn)->realized && !fn->down) {
         pcie_ep_link_send_event(&fn->port->link, PCIE_EP_LINK_HOT_RESET,
-                                function_reset_retrains(fn) ?
-                                PCIE_EP_LINK_HOT_RESET_RETRAIN : 0, NULL, 0);
+                                retrain ? PCIE_EP_LINK_HOT_RESET_RETRAIN : 0,
+                                NULL, 0);
     }
 }
 
@@ -478,6 +479,11 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
                   PLUG_RETRY_MS);
         return;
     }
+    /*
+     * The slot's power as the plug left it: realize ran before QEMU powered
+     * the function on, and the slot's power control came after its reset.
+     */
+    lp->function->powered = PCI_DEVICE(dev)->enabled;
     info_report("%s: endpoint function plugged into %s", TYPE_DW_PCIE_EP_LINK,
                 lp->port);
     /*

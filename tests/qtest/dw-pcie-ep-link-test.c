@@ -50,6 +50,7 @@ typedef struct Lab {
     const char *ep_device;  /* dw-pcie-ep unless set */
     const char *ep_args;    /* more options for the EP QEMU */
     const char *host_machine;   /* more -M options for the host QEMU */
+    const char *host_port;  /* more properties for its root port */
     const char *ep_props;   /* more properties for its controller */
     const char *ep_trace;   /* trace events the EP logs to dir/ep.log */
     char *dir;
@@ -144,12 +145,13 @@ static void lab_start(Lab *lab)
                           lab->ep_device ? lab->ep_device : "dw-pcie-ep", fast,
                           posted, lab->ep_props ? lab->ep_props : "");
     lab->host = qtest_initf("-M virt,gic-version=3%s -nic none %s %s "
-                            "-device pcie-root-port,id=rp0,chassis=1,slot=1 "
+                            "-device pcie-root-port,id=rp0,chassis=1,slot=1%s "
                             "-chardev socket,id=link,path=%s,reconnect-ms=100 "
                             "-device dw-pcie-ep-link,id=l,chardev=link,"
                             "port=rp0,fast-path=%s",
                             lab->host_machine ? lab->host_machine : "", smp,
-                            ram, lab->sock, fast);
+                            ram, lab->host_port ? lab->host_port : "",
+                            lab->sock, fast);
     ep_setup(lab->ep);
     host_setup_port(lab->host);
 }
@@ -1290,6 +1292,15 @@ static void test_link_down_resets(void)
 /* The EP's Link Status, in the host's copy (PCIe capability at 0x70) */
 #define LNKSTA  (0x70 + 0x12)
 
+/* Until the EP has had @n HOT_RESET messages (a reset of the host's copy) */
+static void wait_hot_resets(Lab *lab, uint64_t n)
+{
+    for (int i = 0; i < 1000 && ep_counter(lab->ep, "x-hot-resets") < n; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpuint(ep_counter(lab->ep, "x-hot-resets"), ==, n);
+}
+
 /*
  * A secondary bus reset on the host's port, once the EP is out of any
  * earlier pulse (the host sends a hot reset when it plugs the function
@@ -1357,6 +1368,29 @@ static void test_hot_reset(void)
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
     g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 1);
 
+    lab_stop(&lab);
+}
+
+/*
+ * A slot with no power controller is powered from the plug on: its first
+ * secondary bus reset, and a reset of the host, are hot resets already.
+ */
+static void test_hot_reset_powered_slot(void)
+{
+    Lab lab = { .host_port = ",power_controller_present=off" };
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    wait_hot_resets(&lab, 1);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    host_hot_reset(&lab);
+    wait_hot_resets(&lab, 2);
+
+    qtest_clock_step(lab.ep, 3 * 1000 * 1000);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+    qtest_system_reset(lab.host);
+    g_assert(wait_for(lab.ep, DBI + 0x728, 0x3f, 0x1f, false));
+    g_assert_cmphex(qtest_readl(lab.ep, ELBI + 4), ==, 0);
     lab_stop(&lab);
 }
 
@@ -1664,6 +1698,7 @@ int main(int argc, char **argv)
     add_mode_tests("bars-change", test_bars_change);
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
+    add_mode_tests("hot-reset-powered-slot", test_hot_reset_powered_slot);
     add_mode_tests("rcar", test_rcar);
     add_mode_tests("its-device-id", test_its_device_id);
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
