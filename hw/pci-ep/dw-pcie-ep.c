@@ -132,6 +132,15 @@ static void outbound_changed(DWPCIeEPState *s)
     pcie_ep_fastpath_drop_imports(&s->link);
 }
 
+/* No hot reset's pulse: on a link down, at our reset, after a load */
+static void hot_reset_cancel(DWPCIeEPState *s)
+{
+    s->in_hot_reset = false;
+    if (s->hot_reset_timer) {
+        timer_del(s->hot_reset_timer);
+    }
+}
+
 static void link_state_set(DWPCIeEPState *s, bool can_wait)
 {
     DWPCIeEPLinkState now = dw_pcie_ep_link_state(s);
@@ -146,10 +155,7 @@ static void link_state_set(DWPCIeEPState *s, bool can_wait)
         outbound_changed(s);
         dw_pcie_ep_reset_non_sticky(s);
         /* A hot reset's pulse belongs to the link that has gone */
-        s->in_hot_reset = false;
-        if (s->hot_reset_timer) {
-            timer_del(s->hot_reset_timer);
-        }
+        hot_reset_cancel(s);
     }
     /* What the bridge holds was meant for the partner that has gone. */
     dw_posted_discard(&s->posted);
@@ -1146,10 +1152,7 @@ static void dw_pcie_ep_reset_hold(Object *obj, ResetType type)
     DWPCIeEPState *s = DW_PCIE_EP(obj);
 
     s->ltssm_enable = s->ltssm_enable_at_reset;
-    s->in_hot_reset = false;
-    if (s->hot_reset_timer) {
-        timer_del(s->hot_reset_timer);
-    }
+    hot_reset_cancel(s);
     dw_pcie_ep_init_config(s);
     dw_iatu_reset(&s->iatu);
     s->atu_viewport = 0;
@@ -1381,6 +1384,10 @@ static int dw_pcie_ep_post_load(void *opaque, int version_id)
     DWPCIeEPState *s = opaque;
 
     s->link_state = dw_pcie_ep_link_state(s);
+    if (s->link_state != DW_PCIE_EP_LINK_UP) {
+        /* A pulse only exists on a trained link */
+        hot_reset_cancel(s);
+    }
     dw_pcie_ep_update_link_status(s);
     if (s->link_notify_bh) {
         qemu_bh_schedule(s->link_notify_bh);

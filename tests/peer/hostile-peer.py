@@ -451,10 +451,12 @@ def case_hot_reset_addr(c):
     L0 (0x11)."""
     assert link_up(c.ep, c.peer), "link up"
     c.ep.writel(DBI + 0x3c, 0x5a)
-    c.peer.send(HOT_RESET, 0, 0, 0xfffffffe)
-    cfg_read_byte(c, 10, 0x3c)
-    assert c.ep.readl(DBI + 0x3c) & 0xff == 0, "non-sticky reset"
+    # No request to wait with: the next one would end a pulse by itself
+    c.peer.send(HOT_RESET, 0, 0, 0xfffffffffffffffe)
+    assert wait_until(lambda: c.ep.readl(DBI + 0x3c) & 0xff == 0), \
+        "non-sticky reset"
     assert c.ep.readl(DBI + 0x728) & 0x3f == 0x11, "no Hot Reset for bit 0 clear"
+    assert c.ep.readl(ELBI + 4) == 1, "the link stays up for bit 0 clear"
     c.peer.send(HOT_RESET, 0, 0, 1)
     assert wait_until(lambda: c.ep.readl(DBI + 0x728) & 0x3f == 0x1f), \
         "Hot Reset for bit 0"

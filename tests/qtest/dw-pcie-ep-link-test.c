@@ -1329,6 +1329,7 @@ static void test_hot_reset(void)
     lab_start(&lab);
     lab_link_up(&lab);
     /* Plugging the function and powering its slot are no hot reset */
+    wait_hot_resets(&lab, 2);
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
     host_writes_non_sticky(&lab);
     lnksta = qtest_readw(lab.host, CFG(1, 0, LNKSTA));
@@ -1657,6 +1658,8 @@ static void test_migration_blocked(void)
     mode = &modes[0];
     lab_start(&lab);
     lab_link_up(&lab);
+    /* The plug's and the power-on's resets have come: no pulse to see */
+    wait_hot_resets(&lab, 2);
     for (int i = 0; i < 2; i++) {
         QTestState *qts = i ? lab.host : lab.ep;
         QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
