@@ -176,7 +176,8 @@ lab_ping() {
         sleep 0.1
     done
     wait $ping_pid
-    kernel=$(( $(icmp_echo_replies) - before - $(grep -c 'DUP' "$out") ))
+    dups=$(grep -c 'DUP' "$out")
+    kernel=$(( $(icmp_echo_replies) - before - dups ))
     # A duplicate reply is not an answer to another ping
     got=$(grep 'time=' "$out" | grep -vc 'DUP')
     grep 'time=' "$out" | grep -v 'DUP' | grep -o 'time=[0-9.]*' |
@@ -186,23 +187,21 @@ lab_ping() {
         sed -n "$(( ($got * $1 + 99) / 100 ))p" "$out.sorted"
     }
     text="$2: $got of $3 received, median $(pick 50) p90 $(pick 90) max $(pick 100) ms"
+    if [ "$got" = "$3" ]; then
+        lab_report ok "$1" "$text"
     # Excused only when the counts add up: every reply missing from ping
     # was dropped at its socket while open, and the kernel had exactly
     # the replies asked for (a stray or late one fails instead)
-    if [ "$got" != "$3" ] && [ "$drops" != "?" ] &&
-       [ $(( got + drops )) -eq "$3" ] && [ "$kernel" -eq "$3" ]; then
-        lab_report ok "$1" "$text; the other $(( $3 - got )) reached the kernel (InEchoReps +$kernel) and overflowed ping's socket (it dropped $drops)"
-        return 0
-    fi
-    if [ "$got" = "$3" ]; then
-        lab_report ok "$1" "$text"
+    elif [ "$drops" != "?" ] && [ $(( got + drops )) -eq "$3" ] &&
+         [ "$kernel" -eq "$3" ]; then
+        lab_report ok "$1" "$text; the other $drops reached the kernel (InEchoReps +$kernel) and overflowed ping's socket"
     else
         lab_report fail "$1" "$text"
         # Which ones, and what the interface counted
         lab_report info "$1-lost" "no reply to icmp_seq $(i=0; while [ $i -lt "$3" ]; do grep -q "seq=$i " "$out" || printf '%s ' $i; i=$((i + 1)); done)"
         st=/sys/class/net/$dev/statistics
         [ -d "$st" ] && lab_report info "$1-stats" "$dev: $(for c in rx_packets tx_packets rx_dropped tx_dropped rx_errors tx_errors rx_length_errors rx_crc_errors rx_frame_errors; do printf '%s=%s ' $c "$(cat $st/$c)"; done)"
-        lab_report info "$1-dups" "$(grep -c 'DUP' "$out") duplicate replies; $(grep -v 'time=' "$out" | tr '\n' ';' | cut -c1-400)"
+        lab_report info "$1-dups" "$dups duplicate replies; $(grep -v 'time=' "$out" | tr '\n' ';' | cut -c1-400)"
         lab_report info "$1-kernel" "the kernel counted $kernel echo replies; ping's socket dropped $drops"
         # A packet that came corrupted shows as an IP or ICMP error here
         grep -E '^(Ip|Icmp|IcmpMsg):' /proc/net/snmp 2>/dev/null | sed "s/^/@@lab info $1-snmp /"
