@@ -404,11 +404,24 @@ static void function_reset_exit(Object *obj, ResetType type)
     }
 }
 
+/*
+ * Between resets the slot's power is what its last reset left: QEMU
+ * resets a realized function whenever that power changes.
+ */
+static int function_post_load(void *opaque, int version_id)
+{
+    DWPCIeEPFunction *fn = opaque;
+
+    fn->powered = PCI_DEVICE(fn)->enabled;
+    return 0;
+}
+
 /* For completeness: the link's migration blocker keeps the VM here. */
 static const VMStateDescription vmstate_function = {
     .name = TYPE_DW_PCIE_EP_FUNCTION,
     .version_id = 1,
     .minimum_version_id = 1,
+    .post_load = function_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, DWPCIeEPFunction),
         VMSTATE_BOOL(down, DWPCIeEPFunction),
@@ -493,6 +506,17 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
     pcie_ep_link_send_event(&lp->link, PCIE_EP_LINK_HOT_RESET, 0, NULL, 0);
 }
 
+/* QEMU removes a function once the guest has powered its slot off. */
+static bool port_slot_has_power_control(DWPCIeEPLinkPort *lp)
+{
+    PCIDevice *port = pci_bridge_get_device(
+        pci_get_bus(PCI_DEVICE(lp->function)));
+
+    return port && port->exp.exp_cap &&
+           (pci_get_long(port->config + port->exp.exp_cap + PCI_EXP_SLTCAP) &
+            PCI_EXP_SLTCAP_PCP);
+}
+
 /*
  * Link down: the guest is asked to remove the function, which has already
  * stopped answering (all ones), as after a surprise removal.
@@ -506,6 +530,13 @@ static void port_unplug_function(DWPCIeEPLinkPort *lp)
     }
     lp->unplug_requested = true;
     qdev_unplug(DEVICE(lp->function), &err);
+    if (!err && !port_slot_has_power_control(lp)) {
+        warn_report("%s: %s has no power controller: its guest cannot "
+                    "power it off, so QEMU keeps the endpoint's old "
+                    "function there (reading all ones) and the link's "
+                    "next function cannot be plugged",
+                    TYPE_DW_PCIE_EP_LINK, lp->port);
+    }
     if (err) {
         /* e.g. the guest is still powering the slot on: try again */
         error_reportf_err(err, "%s: could not unplug the endpoint's "

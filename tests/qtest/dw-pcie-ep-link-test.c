@@ -1396,6 +1396,47 @@ static void test_hot_reset_powered_slot(void)
 }
 
 /*
+ * The EP goes down and comes back: the host's pciehp powers the slot off
+ * (QEMU then removes the function) and on again after the new plug.  The
+ * power-on resets the new function without a hot reset; the secondary
+ * bus reset after it is one.
+ */
+static void test_hot_reset_replug(void)
+{
+    Lab lab = { 0 };
+    uint64_t exp = 0;
+
+    lab_start(&lab);
+    lab_link_up(&lab);
+    wait_hot_resets(&lab, 2);   /* the plug, the power-on */
+    qtest_clock_step(lab.ep, 3 * 1000 * 1000);
+    qtest_writel(lab.ep, ELBI, 0);
+    exp = port_exp_cap(lab.host);
+    /* pciehp on the attention button: power and its indicator off */
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x1, 0x1, true));
+    qtest_writew(lab.host, exp + 0x18,
+                 qtest_readw(lab.host, exp + 0x18) | 0x700);
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0, true));
+    qtest_writew(lab.host, exp + 0x1a, 0x9);
+
+    /* Plugged into a slot that is off, then powered on: no hot reset */
+    qtest_writel(lab.ep, ELBI, 1);
+    g_assert(wait_for(lab.ep, ELBI + 4, 1, 1, false));
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
+    wait_hot_resets(&lab, 3);
+    qtest_writew(lab.host, exp + 0x18,
+                 (qtest_readw(lab.host, exp + 0x18) & ~0x7c0) | 0x100);
+    g_assert(wait_for(lab.host, CFG(1, 0, 0), 0xffffffff, 0xb500104c,
+                      false));
+    wait_hot_resets(&lab, 4);
+    g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
+
+    host_hot_reset(&lab);
+    wait_hot_resets(&lab, 5);
+    lab_stop(&lab);
+}
+
+/*
  * R-Car's controller on the link: its glue trains the link, a directed
  * speed change completes, the host sees BAR0 resizable (1 MB, from the
  * capability, not the DBI2 mask), and a link down takes the selected
@@ -1702,6 +1743,7 @@ int main(int argc, char **argv)
     add_mode_tests("link-down-resets", test_link_down_resets);
     add_mode_tests("hot-reset", test_hot_reset);
     add_mode_tests("hot-reset-powered-slot", test_hot_reset_powered_slot);
+    add_mode_tests("hot-reset-replug", test_hot_reset_replug);
     add_mode_tests("rcar", test_rcar);
     add_mode_tests("its-device-id", test_its_device_id);
     add_mode_tests("its-doorbell-off", test_its_doorbell_off);
