@@ -53,7 +53,8 @@ class EP:
     """The EP QEMU under qtest, driven over stdio."""
 
     def __init__(self, qemu, sock, log, ram="memory-backend-memfd,id=ram,size=128M",
-                 timeout_ms=500, device="dw-pcie-ep"):
+                 timeout_ms=500, device="dw-pcie-ep",
+                 posted="posted-write-latency-ns=0"):
         args = [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
                 "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
                 "-M", "virt,gic-version=3", "-object", ram,
@@ -63,7 +64,7 @@ class EP:
                 # still, so a buffered write would never drain by time;
                 # the qtests' posted/* cases cover the buffer.
                 "-device", f"{device},id=ep,chardev=link,link-timeout-ms={timeout_ms}"
-                ",posted-write-latency-ns=0",
+                f",{posted}",
                 "-d", "guest_errors,unimp"]
         self.log = log
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
@@ -206,11 +207,11 @@ class Case:
     may be slow on a loaded machine, sets its own (case.timeout_ms)."""
 
     def __init__(self, qemu, tmp, name, timeout_ms=500, hello=None,
-                 device="dw-pcie-ep"):
+                 device="dw-pcie-ep", posted="posted-write-latency-ns=0"):
         self.sock = os.path.join(tmp, f"{name}.sock")
         self.log = open(os.path.join(tmp, f"{name}.log"), "w+")
         self.ep = EP(qemu, self.sock, self.log, timeout_ms=timeout_ms,
-                     device=device)
+                     device=device, posted=posted)
         self.peer = Peer(self.sock, hello=hello)
         self.peer.on[MEM_RD] = answer_mem_rd
         self.peer.on[REVOKE] = answer_revoke
@@ -336,6 +337,46 @@ def case_unanswered_posted_revokes(c):
     reads = c.peer.count(MEM_RD)
     assert c.ep.readl(WINDOW) == 0x5a5a5a5a, "window read still answered"
     assert c.peer.count(MEM_RD) == reads + 1, "the read went out"
+
+
+def case_window_round_trip_lost(c):
+    """With posted writes, a write by message sends a round trip behind
+    it (a MAP_RD of no bytes), one at a time.  One the peer never answers
+    is given up after link-timeout-ms: the next write by message sends
+    another, and the link stays up."""
+    sealed_block(c)
+    trips = []
+
+    def on_map_rd(peer, tag, length, addr, payload):
+        if struct.unpack("<Q", payload)[0]:
+            peer.send(CPL, tag, 0, 0)       # no RAM: writes go by message
+            return
+        trips.append(tag)
+        if len(trips) > 1:                  # the first is never answered
+            peer.send(CPL, tag, 0, 0)
+
+    c.peer.on[MAP_RD] = on_map_rd
+    assert link_up(c.ep, c.peer), "link up"
+    c.ep.map_window()
+    # One write deep: each write drains the one before it
+    for i in range(3):
+        c.ep.writel(WINDOW + 4 * i, i)
+    time.sleep(0.1)
+    assert len(trips) == 1, f"{len(trips)} round trips before the timeout"
+    time.sleep(0.6)                         # past the link's timeout
+    c.ep.writel(WINDOW + 12, 3)
+    for _ in range(100):
+        if len(trips) == 2:
+            break
+        time.sleep(0.01)
+    assert len(trips) == 2, f"{len(trips)} round trips after the timeout"
+    assert c.peer.count(MEM_WR) == 3, f"{c.peer.count(MEM_WR)} writes sent"
+    assert c.ep.readl(ELBI + 4) == 1 and not c.peer.closed.is_set(), \
+        "link still up"
+
+
+case_window_round_trip_lost.posted = \
+    "posted-write-latency-ns=1000000,posted-write-depth=1"
 
 
 def case_revoke_once(c):
@@ -1128,7 +1169,8 @@ CASES = [case_requests_need_l0, case_hot_reset_needs_l0, case_hot_reset_addr,
          case_slow_reader_loses_nothing, case_steady_slow_reader,
          case_last_words, case_quick_reconnect, case_sealed_fd_mapped, case_revoke_once, case_cfg_address_alias, case_unsealed_fd, case_huge_declared_size,
          case_bad_extents, case_map_rd_ignored, case_revoke_ignored,
-         case_unanswered_posted_revokes, case_map_rd_round_trip,
+         case_unanswered_posted_revokes, case_window_round_trip_lost,
+         case_map_rd_round_trip,
          case_cfg_outside_function, case_second_hello, case_mem_needs_l0,
          case_mem_past_region, case_cpl_wrong_length,
          case_revoke_cpl_with_data, case_map_rd_odd_length,
@@ -1865,7 +1907,8 @@ def main():
             name = case.__name__[5:]
             c = Case(qemu, tmp, name, getattr(case, "timeout_ms", 500),
                      getattr(case, "hello", None),
-                     getattr(case, "device", "dw-pcie-ep"))
+                     getattr(case, "device", "dw-pcie-ep"),
+                     getattr(case, "posted", "posted-write-latency-ns=0"))
             try:
                 case(c)
                 print(f"ok {i} {name}: {case.__doc__.splitlines()[0]}")
