@@ -506,15 +506,24 @@ static void port_plug_function(DWPCIeEPLinkPort *lp)
     pcie_ep_link_send_event(&lp->link, PCIE_EP_LINK_HOT_RESET, 0, NULL, 0);
 }
 
-/* QEMU removes a function once the guest has powered its slot off. */
-static bool port_slot_has_power_control(DWPCIeEPLinkPort *lp)
+/*
+ * Whether QEMU will keep the function after its unplug request: a PCIe
+ * slot of its own port removes it only once the slot's power controller
+ * is written off (pcie_cap_slot_write_config()), and Linux's pciehp
+ * writes none in a slot that has no power controller.
+ */
+static bool port_slot_keeps_function(DWPCIeEPLinkPort *lp)
 {
-    PCIDevice *port = pci_bridge_get_device(
-        pci_get_bus(PCI_DEVICE(lp->function)));
+    DeviceState *dev = DEVICE(lp->function);
+    PCIDevice *port = pci_bridge_get_device(pci_get_bus(PCI_DEVICE(dev)));
+    uint32_t sltcap;
 
-    return port && port->exp.exp_cap &&
-           (pci_get_long(port->config + port->exp.exp_cap + PCI_EXP_SLTCAP) &
-            PCI_EXP_SLTCAP_PCP);
+    if (OBJECT(qdev_get_hotplug_handler(dev)) != OBJECT(port) ||
+        !pci_is_express(port) || !port->exp.exp_cap) {
+        return false;
+    }
+    sltcap = pci_get_long(port->config + port->exp.exp_cap + PCI_EXP_SLTCAP);
+    return (sltcap & PCI_EXP_SLTCAP_HPC) && !(sltcap & PCI_EXP_SLTCAP_PCP);
 }
 
 /*
@@ -524,17 +533,21 @@ static bool port_slot_has_power_control(DWPCIeEPLinkPort *lp)
 static void port_unplug_function(DWPCIeEPLinkPort *lp)
 {
     Error *err = NULL;
+    bool kept;
 
     if (lp->unplug_requested) {
         return;
     }
+    /* Before the request: a slot that is off removes the function at once */
+    kept = port_slot_keeps_function(lp);
     lp->unplug_requested = true;
     qdev_unplug(DEVICE(lp->function), &err);
-    if (!err && !port_slot_has_power_control(lp)) {
-        warn_report("%s: %s has no power controller: its guest cannot "
-                    "power it off, so QEMU keeps the endpoint's old "
-                    "function there (reading all ones) and the link's "
-                    "next function cannot be plugged",
+    if (!err && kept) {
+        warn_report("%s: %s has no power controller: QEMU keeps the "
+                    "endpoint's old function there (reading all ones) "
+                    "until its guest writes the power controller off, "
+                    "which Linux does not, and the link's next function "
+                    "cannot be plugged meanwhile",
                     TYPE_DW_PCIE_EP_LINK, lp->port);
     }
     if (err) {

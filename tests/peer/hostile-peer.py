@@ -342,8 +342,9 @@ def case_unanswered_posted_revokes(c):
 def case_window_round_trip_lost(c):
     """With posted writes, a write by message sends a round trip behind
     it (a MAP_RD of no bytes), one at a time.  One the peer never answers
-    is given up after link-timeout-ms: the next write by message sends
-    another, and the link stays up."""
+    is given up after link-timeout-ms (2 s here): a write by message
+    before then sends none, the first after it sends another, and the
+    link stays up."""
     sealed_block(c)
     trips = []
 
@@ -355,26 +356,36 @@ def case_window_round_trip_lost(c):
         if len(trips) > 1:                  # the first is never answered
             peer.send(CPL, tag, 0, 0)
 
+    def wait_trips(n, secs):
+        for _ in range(int(secs * 100)):
+            if len(trips) >= n:
+                break
+            time.sleep(0.01)
+        return len(trips)
+
     c.peer.on[MAP_RD] = on_map_rd
     assert link_up(c.ep, c.peer), "link up"
     c.ep.map_window()
     # One write deep: each write drains the one before it
-    for i in range(3):
-        c.ep.writel(WINDOW + 4 * i, i)
+    t0 = time.monotonic()
+    c.ep.writel(WINDOW, 0)
+    c.ep.writel(WINDOW + 4, 1)
+    assert wait_trips(1, 1.5) == 1, "a round trip behind the first write"
+    time.sleep(max(0.0, t0 + 1.2 - time.monotonic()))
+    c.ep.writel(WINDOW + 8, 2)              # 0.6 of the timeout
+    soon = time.monotonic() - t0
     time.sleep(0.1)
-    assert len(trips) == 1, f"{len(trips)} round trips before the timeout"
-    time.sleep(0.6)                         # past the link's timeout
+    assert len(trips) == 1 or soon >= 2.0, \
+        f"{len(trips)} round trips {soon:.2f} s in, inside the timeout"
+    time.sleep(max(0.0, t0 + 2.4 - time.monotonic()))
     c.ep.writel(WINDOW + 12, 3)
-    for _ in range(100):
-        if len(trips) == 2:
-            break
-        time.sleep(0.01)
-    assert len(trips) == 2, f"{len(trips)} round trips after the timeout"
+    assert wait_trips(2, 5) == 2, f"{len(trips)} round trips after the timeout"
     assert c.peer.count(MEM_WR) == 3, f"{c.peer.count(MEM_WR)} writes sent"
     assert c.ep.readl(ELBI + 4) == 1 and not c.peer.closed.is_set(), \
         "link still up"
 
 
+case_window_round_trip_lost.timeout_ms = 2000
 case_window_round_trip_lost.posted = \
     "posted-write-latency-ns=1000000,posted-write-depth=1"
 

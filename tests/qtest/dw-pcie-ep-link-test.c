@@ -1397,7 +1397,8 @@ static void test_hot_reset_powered_slot(void)
 
 /*
  * The EP goes down and comes back: the host's pciehp powers the slot off
- * (QEMU then removes the function) and on again after the new plug.  The
+ * (QEMU then removes the function) and on again after the new plug.  A
+ * link down while the slot is off removes the function at once.  The
  * power-on resets the new function without a hot reset; the secondary
  * bus reset after it is one.
  */
@@ -1424,15 +1425,25 @@ static void test_hot_reset_replug(void)
     g_assert(wait_for(lab.ep, ELBI + 4, 1, 1, false));
     g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
     wait_hot_resets(&lab, 3);
+
+    /* Down again while its slot is off: QEMU removes it at once */
+    qtest_writel(lab.ep, ELBI, 0);
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0, true));
+    qtest_writew(lab.host, exp + 0x1a, 0x9);
+    qtest_writel(lab.ep, ELBI, 1);
+    g_assert(wait_for(lab.ep, ELBI + 4, 1, 1, false));
+    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
+    wait_hot_resets(&lab, 4);
+
     qtest_writew(lab.host, exp + 0x18,
                  (qtest_readw(lab.host, exp + 0x18) & ~0x7c0) | 0x100);
     g_assert(wait_for(lab.host, CFG(1, 0, 0), 0xffffffff, 0xb500104c,
                       false));
-    wait_hot_resets(&lab, 4);
+    wait_hot_resets(&lab, 5);
     g_assert_cmphex(qtest_readl(lab.ep, DBI + 0x728) & 0x3f, ==, 0x11);
 
     host_hot_reset(&lab);
-    wait_hot_resets(&lab, 5);
+    wait_hot_resets(&lab, 6);
     lab_stop(&lab);
 }
 
