@@ -1395,6 +1395,21 @@ static void test_hot_reset_powered_slot(void)
     lab_stop(&lab);
 }
 
+/* The host's slot has seen its function go: its events cleared */
+static void wait_slot_empty(Lab *lab, uint64_t exp)
+{
+    g_assert(wait_for(lab->host, exp + 0x1a, 0x40, 0, true));
+    qtest_writew(lab->host, exp + 0x1a, 0x9);
+}
+
+/* The EP trains again: the host's slot has a new function, not yet on */
+static void ep_link_back(Lab *lab, uint64_t exp)
+{
+    qtest_writel(lab->ep, ELBI, 1);
+    g_assert(wait_for(lab->ep, ELBI + 4, 1, 1, false));
+    g_assert(wait_for(lab->host, exp + 0x1a, 0x40, 0x40, true));
+}
+
 /*
  * The EP goes down and comes back: the host's pciehp powers the slot off
  * (QEMU then removes the function) and on again after the new plug.  A
@@ -1417,22 +1432,16 @@ static void test_hot_reset_replug(void)
     g_assert(wait_for(lab.host, exp + 0x1a, 0x1, 0x1, true));
     qtest_writew(lab.host, exp + 0x18,
                  qtest_readw(lab.host, exp + 0x18) | 0x700);
-    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0, true));
-    qtest_writew(lab.host, exp + 0x1a, 0x9);
+    wait_slot_empty(&lab, exp);
 
     /* Plugged into a slot that is off, then powered on: no hot reset */
-    qtest_writel(lab.ep, ELBI, 1);
-    g_assert(wait_for(lab.ep, ELBI + 4, 1, 1, false));
-    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
+    ep_link_back(&lab, exp);
     wait_hot_resets(&lab, 3);
 
     /* Down again while its slot is off: QEMU removes it at once */
     qtest_writel(lab.ep, ELBI, 0);
-    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0, true));
-    qtest_writew(lab.host, exp + 0x1a, 0x9);
-    qtest_writel(lab.ep, ELBI, 1);
-    g_assert(wait_for(lab.ep, ELBI + 4, 1, 1, false));
-    g_assert(wait_for(lab.host, exp + 0x1a, 0x40, 0x40, true));
+    wait_slot_empty(&lab, exp);
+    ep_link_back(&lab, exp);
     wait_hot_resets(&lab, 4);
 
     qtest_writew(lab.host, exp + 0x18,
