@@ -31,6 +31,8 @@ PAYLOAD = {HELLO: None, CFG_RD: 0, CFG_WR: 4, MEM_RD: 0, MEM_WR: None,
            REVOKE: 0, CFG_IMAGE: None}
 DBI, ATU, ELBI, WINDOW, RAM = 0x0c000000, 0x0c002000, 0x0c003000, 0x0d000000, 0x40000000
 HOST_TARGET = 0x200000      # the window's PCI target, in the fake host's RAM
+# The EP's posted writes off, but for cases that set their own (case.posted)
+NO_POSTED = "posted-write-latency-ns=0"
 F_ADD_SEALS, F_SEAL_SHRINK, F_SEAL_GROW = 1033, 0x2, 0x4
 
 
@@ -54,7 +56,7 @@ class EP:
 
     def __init__(self, qemu, sock, log, ram="memory-backend-memfd,id=ram,size=128M",
                  timeout_ms=500, device="dw-pcie-ep",
-                 posted="posted-write-latency-ns=0"):
+                 posted=NO_POSTED):
         args = [qemu, "-display", "none", "-nic", "none", "-monitor", "none",
                 "-serial", "none", "-accel", "qtest", "-qtest", "stdio",
                 "-M", "virt,gic-version=3", "-object", ram,
@@ -207,7 +209,7 @@ class Case:
     may be slow on a loaded machine, sets its own (case.timeout_ms)."""
 
     def __init__(self, qemu, tmp, name, timeout_ms=500, hello=None,
-                 device="dw-pcie-ep", posted="posted-write-latency-ns=0"):
+                 device="dw-pcie-ep", posted=NO_POSTED):
         self.sock = os.path.join(tmp, f"{name}.sock")
         self.log = open(os.path.join(tmp, f"{name}.log"), "w+")
         self.ep = EP(qemu, self.sock, self.log, timeout_ms=timeout_ms,
@@ -1919,7 +1921,7 @@ def main():
             c = Case(qemu, tmp, name, getattr(case, "timeout_ms", 500),
                      getattr(case, "hello", None),
                      getattr(case, "device", "dw-pcie-ep"),
-                     getattr(case, "posted", "posted-write-latency-ns=0"))
+                     getattr(case, "posted", NO_POSTED))
             try:
                 case(c)
                 print(f"ok {i} {name}: {case.__doc__.splitlines()[0]}")
