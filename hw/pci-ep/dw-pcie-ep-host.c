@@ -542,14 +542,6 @@ static void port_unplug_function(DWPCIeEPLinkPort *lp)
     kept = port_slot_keeps_function(lp);
     lp->unplug_requested = true;
     qdev_unplug(DEVICE(lp->function), &err);
-    if (!err && kept) {
-        warn_report("%s: %s has no power controller: QEMU keeps the "
-                    "endpoint's old function there (reading all ones) "
-                    "until its guest writes the power controller off, "
-                    "which Linux does not, and the link's next function "
-                    "cannot be plugged meanwhile",
-                    TYPE_DW_PCIE_EP_LINK, lp->port);
-    }
     if (err) {
         /* e.g. the guest is still powering the slot on: try again */
         error_reportf_err(err, "%s: could not unplug the endpoint's "
@@ -557,6 +549,13 @@ static void port_unplug_function(DWPCIeEPLinkPort *lp)
         lp->unplug_requested = false;
         timer_mod(lp->sync_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                   PLUG_RETRY_MS);
+    } else if (kept) {
+        warn_report("%s: %s has no power controller: QEMU keeps the "
+                    "endpoint's old function there (reading all ones) "
+                    "until its guest writes the power controller off, "
+                    "which Linux does not, and the link's next function "
+                    "cannot be plugged meanwhile",
+                    TYPE_DW_PCIE_EP_LINK, lp->port);
     }
 }
 
